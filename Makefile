@@ -1,0 +1,61 @@
+# WSP toolkit. `make help` lists the targets; every target runs on a fresh machine with no data.
+PY      ?= .venv/bin/python
+VENV    ?= .venv
+OUT     ?= out
+MCPC    ?= $(OUT)/mcpc-default
+CONFIG  ?= pipelines/configs/pretrain_small.yaml
+GPUS    ?= 0
+DATASET ?= h36m
+INIT    ?= $(OUT)/pretrain/checkpoint.pt
+CHECKPOINT ?= $(OUT)/finetune-$(DATASET)/checkpoint.pt
+
+.PHONY: help setup test test-fast build synth-png audit preview pretrain finetune evaluate ablation bench bench-build bench-train clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup:  ## create .venv and install the project with torch (CPU build) and test tools
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[model,dev]'
+
+test:  ## run the whole test suite (CPU, < 10 min on 2 cores)
+	$(PY) -m pytest
+
+test-fast:  ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow"
+
+build:  ## build MCPC from COCO + MPII (embedded synthetic default unless COCO_ROOT/MPII_ROOT are set)
+	$(VENV)/bin/mcpc-build --sources coco mpii --out $(MCPC) $(if $(COCO_ROOT),--coco-root $(COCO_ROOT)) $(if $(MPII_ROOT),--mpii-root $(MPII_ROOT)) --overwrite
+
+synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
+	$(VENV)/bin/mcpc-build render --out $(OUT)/scene.png --seed 0
+
+audit:  ## measure label precision of the priors against synthetic ground-truth depth
+	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit
+
+preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
+	$(VENV)/bin/mcpc-build preview --build $(MCPC) --n 8 --out $(OUT)/preview
+
+pretrain:  ## pre-train on MCPC shards (MCPC=DIR CONFIG=FILE GPUS=N for torchrun)
+	$(PY) -m pipelines.pretrain --mcpc $(MCPC) --config $(CONFIG) --gpus $(GPUS)
+
+finetune:  ## fine-tune on DATASET=h36m|3dhp (INIT=checkpoint|scratch; H36M_ROOT / MPI3DHP_ROOT for real data)
+	$(PY) -m pipelines.finetune --dataset $(DATASET) --init $(INIT) --gpus $(GPUS)
+
+evaluate:  ## evaluate CHECKPOINT on DATASET's test split (MPJPE, PA-MPJPE, 3DPCK, AUC)
+	$(PY) -m pipelines.evaluate --dataset $(DATASET) --checkpoint $(CHECKPOINT)
+
+ablation:  ## WSP pre-trained vs scratch on the synthetic world (CPU, < 30 min)
+	$(PY) -m pipelines.ablation --out $(OUT)/ablation
+
+bench: bench-build bench-train  ## all benchmarks
+
+bench-build:  ## builder vs JSON parse vs per-person loop at COCO-train scale
+	$(PY) -m pipelines.bench.bench_build --out $(OUT)/bench-build
+
+bench-train:  ## loader and training-step throughput
+	$(PY) -m pipelines.bench.bench_train --out $(OUT)/bench-train
+
+clean:  ## remove outputs (not the venv)
+	rm -rf $(OUT)
