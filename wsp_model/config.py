@@ -1,0 +1,212 @@
+"""Configuration as frozen dataclasses, loaded from YAML and copied into every run directory.
+
+``TrainConfig`` holds what the training engine (``wsp_model.engine``) needs and is shared by
+pre-training and fine-tuning; ``PretrainConfig`` nests it with the pre-training data, model and
+loss settings. ``load_config(PretrainConfig, "pipelines/configs/pretrain_small.yaml")`` builds a
+config from a YAML file whose sections mirror the dataclass fields; a key the dataclass does not
+know is an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop's settings (``wsp_model.engine.train``).
+
+    Arguments:
+        max_steps: optimiser steps of the whole run (the LR schedule spans them).
+        batch_size: samples per step *per rank*; the global batch is ``batch_size * world_size``.
+        lr: peak learning rate at ``reference_batch``; scaled linearly by global batch / reference.
+        reference_batch: the global batch ``lr`` is quoted for.
+        weight_decay: AdamW decoupled weight decay (not applied to norms and biases).
+        warmup_steps: linear warm-up from 0 to the peak LR; cosine decay to
+            ``min_lr_ratio * peak`` afterwards.
+        grad_clip: clip the global gradient L2 norm to this value (0 disables).
+        num_workers: DataLoader worker processes per rank (0 loads in the main process).
+        log_every: steps between log lines / CSV rows (the only host syncs of the loop).
+        val_every: steps between validations (0: validate only at the end).
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        max_val_batches: cap on validation batches (0: the whole validation set).
+        seed: seeds python / numpy / torch and the data stream.
+        amp: bf16 autocast (CUDA only; CPU runs in float32).
+        channels_last: NHWC memory format for conv nets (CUDA only).
+        resume: continue from ``<run_dir>/checkpoint.pt`` when it exists.
+        progress: show a tqdm progress bar on rank 0.
+    """
+
+    max_steps: int = 300
+    batch_size: int = 16
+    lr: float = 1e-3
+    reference_batch: int = 32
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    num_workers: int = 2
+    log_every: int = 10
+    val_every: int = 0
+    checkpoint_every: int = 100
+    max_val_batches: int = 0
+    seed: int = 0
+    amp: bool = True
+    channels_last: bool = True
+    resume: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How an MCPC build becomes training samples (``wsp_model.mcpc_data``).
+
+    Arguments:
+        crop_size: side of the square network input, pixels.
+        heatmap_stride: input pixels per heatmap / depth-map pixel.
+        sigma: Gaussian heatmap target std, heatmap pixels.
+        context: crop side = ``context * max(bbox w, h)``, so neighbours (cross-person pairs) fit.
+        max_pairs: pairs kept per sample (a seeded random subset when there are more).
+        scale_factor: random zoom in ``[1 - f, 1 + f]``.
+        rotation_deg: random in-plane rotation in ``[-r, r]`` degrees, applied with
+            probability ``rotation_prob``.
+        flip_prob: probability of a horizontal flip (left/right joints swapped).
+        colour_jitter: per-channel gain and brightness jitter amplitude (fraction).
+        train_split / val_split: MCPC ``split`` values of training / held-out persons.
+        max_val_persons: cap on held-out persons (0: all).
+    """
+
+    crop_size: int = 256
+    heatmap_stride: int = 4
+    sigma: float = 2.0
+    context: float = 1.25
+    max_pairs: int = 64
+    scale_factor: float = 0.25
+    rotation_deg: float = 30.0
+    rotation_prob: float = 0.5
+    flip_prob: float = 0.5
+    colour_jitter: float = 0.2
+    train_split: str = "train"
+    val_split: str = "val"
+    max_val_persons: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """ResNet backbone + deconvolution head (``wsp_model.model``).
+
+    Arguments:
+        depth: ResNet depth, 18 / 34 / 50.
+        width: channels of the stem and first stage (64 in the standard ResNet; smaller for tests).
+        deconv_layers: stride-2 transposed convolutions of the head (3 gives output stride 4).
+        deconv_filters: channels of each deconvolution.
+        num_joints: heatmap channels K (21 = MCPC-21).
+    """
+
+    depth: int = 18
+    width: int = 64
+    deconv_layers: int = 3
+    deconv_filters: int = 256
+    num_joints: int = 21
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the pre-training losses (``wsp_model.losses``).
+
+    Arguments:
+        heatmap_weight: multiplies the heatmap MSE (targets peak at 1, so the raw MSE is small).
+        ranking_weight: multiplies the pairwise ranking loss.
+    """
+
+    heatmap_weight: float = 100.0
+    ranking_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from a (nested) dict; unknown keys raise ``ValueError``."""
+    values = dict(values or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where or cls.__name__}: unknown config keys {unknown}; "
+                         f"known: {sorted(names)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = from_dict(hint, value, f"{where}.{name}" if where else name)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
+            kwargs[name] = float(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(cls: type[T], path: str | os.PathLike | None) -> T:
+    """Load ``cls`` from a YAML file (``None``: all defaults)."""
+    if path is None:
+        return cls()
+    with open(path, encoding="utf-8") as fh:
+        values = yaml.safe_load(fh) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: top level of a config must be a mapping")
+    return from_dict(cls, values, where=str(path))
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples become lists, YAML-safe)."""
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))
+
+
+def save_config(cfg: Any, path: str | os.PathLike) -> Path:
+    """Write ``cfg`` as YAML atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
+    os.replace(tmp, path)
+    return path
+
+
+def replace(cfg: T, **changes: Any) -> T:
+    """A copy of a (nested) config with dotted-path overrides: ``replace(c, **{"train.lr": 1e-4})``."""
+    top: dict[str, dict[str, Any]] = {}
+    flat: dict[str, Any] = {}
+    for key, value in changes.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            top.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    for head, sub in top.items():
+        flat[head] = replace(getattr(cfg, head), **sub)
+    return dataclasses.replace(cfg, **flat)
