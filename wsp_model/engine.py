@@ -20,7 +20,7 @@ A *task* says what is trained; the engine says how::
   (``np.random.default_rng((seed, draw))``): runs are then reproducible and resumable exactly,
   whatever the number of loader workers.
 - ``loss(model, batch)``: ``batch`` is the collated batch with every tensor already on the device
-  (4-D float tensors in channels_last on CUDA); ``model`` is the DDP-wrapped model in training
+  (4-D tensors in channels_last on CUDA); ``model`` is the DDP-wrapped model in training
   (call it, do not reach into ``.module``). Returns the scalar loss to minimise and a dict of
   scalar tensors to log (keep them on the device: the engine syncs only every ``log_every``
   steps). Keys starting with ``n_`` are counts (summed over steps and ranks); the others are
@@ -196,10 +196,10 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
-    """Move every tensor of a (nested) batch to ``device``; 4-D float tensors to channels_last."""
+    """Move every tensor of a (nested) batch to ``device``; 4-D tensors to channels_last."""
     if isinstance(batch, torch.Tensor):
         out = batch.to(device, non_blocking=True)
-        if channels_last and out.ndim == 4 and out.is_floating_point():
+        if channels_last and out.ndim == 4:
             out = out.contiguous(memory_format=torch.channels_last)
         return out
     if isinstance(batch, dict):

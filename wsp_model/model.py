@@ -23,6 +23,21 @@ RESNET_STAGES = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
                  50: ("bottleneck", (3, 4, 6, 3))}
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalise_image(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 RGB (0-255) -> float32 normalised with ImageNet mean / std.
+
+    Every model input goes through this (pre-training and fine-tuning alike); the memory format
+    of ``image`` (e.g. channels_last) is kept.
+    """
+    mean = image.new_tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std = image.new_tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    return (image.float() - mean) / std
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 

@@ -1,0 +1,378 @@
+"""MCPC build directory -> person-centred training samples (image crop, heatmaps, depth pairs).
+
+Reading. ``read_build(build_dir)`` checks the manifest's ``schema_version`` against
+``mcpc_builder.schema.SCHEMA_VERSION``, then reads every ``persons-*.parquet`` /
+``pairs-*.parquet`` shard pair into flat numpy arrays (``McpcTables``): only the columns training
+needs, a few hundred bytes per person, so even COCO-train scale is tens of MB per process.
+Image paths are resolved against the per-source root recorded in the manifest.
+
+Samples. ``McpcDataset`` has one sample per person of the chosen split. A sample is a square
+region around the person (side ``context * max(bbox w, h)``, so neighbours fit) warped to
+``crop_size`` pixels, with Gaussian heatmap targets for the person's labelled joints and every
+labelled pair of that image whose two points fall inside the region, including cross-person
+pairs and pairs of neighbours. Training samples are augmented (scale, rotation, colour,
+horizontal flip) with a generator seeded from ``(seed, draw)``, ``draw`` being the sample's
+position in the engine's data stream, so a run is reproducible and resumable exactly.
+
+Flip. A mirrored image of a person looks like a person whose left and right are swapped, so
+heatmap channel ``j`` of the flipped sample is the target of joint ``MCPC21.flip_index[j]``,
+mirrored. A pair is a relation between two *physical points*: each point's coordinates are
+mirrored and its joint id mapped through ``flip_index``; the label (which point is closer) is
+unchanged, because mirroring the image does not change any depth.
+
+Division of work. The dataset is map-style; the engine's ``StreamBatchSampler`` splits the data
+stream among DDP ranks, and the DataLoader gives each batch to exactly one worker (scheme in
+``wsp_model.engine``), so no sample is drawn twice or lost within an epoch.
+
+Bad images. A missing, undecodable or wrongly sized image gives a sample with ``image_ok = 0``
+and no supervision (zero joint weights, no pairs); it is counted in ``dataset.skipped`` (per
+process) and the pre-training loss logs the count as ``n_skipped_images``. Training never stops
+on one bad file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+
+from mcpc_builder.errors import DataError
+from mcpc_builder.joints import MCPC21
+from mcpc_builder.schema import MANIFEST_NAME, SCHEMA_VERSION
+
+from .config import DataConfig
+
+log = logging.getLogger(__name__)
+NUM_JOINTS = MCPC21.num_joints
+FLIP_INDEX = MCPC21.flip_index
+
+
+# ----------------------------------------------------------------------------- reading
+
+@dataclass
+class McpcTables:
+    """Persons and pairs of a build as flat arrays (pairs reference person *rows*).
+
+    Arguments:
+        person_id: (N,) int64 global person id.
+        image_id: (N,) int64 build-wide image id.
+        split: (N,) object str.
+        image_file: (N,) object str, absolute image path.
+        image_size: (N, 2) int32 (width, height), pixels.
+        bbox: (N, 4) float32 xywh, original pixels.
+        keypoints: (N, 21, 2) float32 MCPC-21, original pixels; NaN unlabelled.
+        visibility: (N, 21) uint8.
+        source_ann_id: (N,) int64.
+        source: (N,) object str.
+        pair_a, pair_b: (M,) int64 person rows; joint_a, joint_b: (M,) int64 MCPC-21 indices.
+        label: (M,) int8 (+1 a closer, -1 farther, 0 equal); confidence: (M,) float32.
+    """
+
+    person_id: np.ndarray
+    image_id: np.ndarray
+    split: np.ndarray
+    image_file: np.ndarray
+    image_size: np.ndarray
+    bbox: np.ndarray
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    source_ann_id: np.ndarray
+    source: np.ndarray
+    pair_a: np.ndarray
+    joint_a: np.ndarray
+    pair_b: np.ndarray
+    joint_b: np.ndarray
+    label: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.person_id)
+
+
+def read_manifest(build_dir: str | os.PathLike) -> dict:
+    """The build's manifest, after checking its schema version (``DataError`` otherwise)."""
+    path = Path(build_dir) / MANIFEST_NAME
+    if not path.exists():
+        raise DataError(path, "no manifest: not an MCPC build directory (run `make build`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"invalid JSON ({err})") from None
+    version = manifest.get("schema_version")
+    if version is None or int(version) != SCHEMA_VERSION:
+        raise DataError(path, f"schema_version {version!r}, this reader needs {SCHEMA_VERSION}; "
+                              "rebuild the MCPC directory with this version of mcpc_builder")
+    return manifest
+
+
+def source_roots(manifest: dict, manifest_path: Path) -> dict[str, Path]:
+    """Source name -> image root, from ``manifest["sources"]`` (mapping or list of records)."""
+    sources = manifest.get("sources", {})
+    items = sources.items() if isinstance(sources, dict) else \
+        ((s.get("name") or s.get("source"), s) for s in sources)
+    roots = {}
+    for name, info in items:
+        root = info.get("root") if isinstance(info, dict) else None
+        if root is None:
+            raise DataError(manifest_path, "no image root recorded", record=f"source {name}")
+        roots[str(name)] = Path(root)
+    return roots
+
+
+def _fixed_list(table, name: str, width: int, dtype) -> np.ndarray:
+    col = table.column(name).combine_chunks()
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=dtype).reshape(len(table), width)
+
+
+def read_build(build_dir: str | os.PathLike) -> McpcTables:
+    """Read all shards of an MCPC build into ``McpcTables`` (manifest checked first)."""
+    build_dir = Path(build_dir)
+    manifest = read_manifest(build_dir)
+    roots = source_roots(manifest, build_dir / MANIFEST_NAME)
+    person_files = sorted(build_dir.glob("persons-*.parquet"))
+    if not person_files:
+        raise DataError(build_dir, "no persons-*.parquet shards")
+    cols = {k: [] for k in ("person_id", "image_id", "split", "image_path", "image_size", "bbox",
+                            "keypoints", "visibility", "source_ann_id", "source")}
+    pcols = {k: [] for k in ("person_a", "joint_a", "person_b", "joint_b", "label", "confidence")}
+    for pfile in person_files:
+        pairs_file = pfile.with_name(pfile.name.replace("persons-", "pairs-"))
+        try:
+            t = pq.read_table(pfile)
+            pt = pq.read_table(pairs_file, columns=list(pcols))
+        except (OSError, ValueError) as err:
+            raise DataError(pairs_file if pfile.exists() else pfile, f"cannot read shard: {err}") from None
+        n = len(t)
+        cols["person_id"].append(t.column("person_id").to_numpy())
+        cols["image_id"].append(t.column("image_id").to_numpy())
+        cols["split"].append(np.asarray(t.column("split").to_pylist(), dtype=object))
+        cols["source"].append(np.asarray(t.column("source").to_pylist(), dtype=object))
+        cols["image_path"].append(np.asarray(t.column("image_path").to_pylist(), dtype=object))
+        cols["image_size"].append(np.stack([t.column("image_width").to_numpy(),
+                                            t.column("image_height").to_numpy()], 1).astype(np.int32))
+        cols["bbox"].append(_fixed_list(t, "bbox", 4, np.float32))
+        cols["keypoints"].append(_fixed_list(t, "keypoints", 2 * NUM_JOINTS, np.float32)
+                                 .reshape(n, NUM_JOINTS, 2))
+        cols["visibility"].append(_fixed_list(t, "visibility", NUM_JOINTS, np.uint8))
+        cols["source_ann_id"].append(t.column("source_ann_id").to_numpy())
+        for k in pcols:
+            pcols[k].append(pt.column(k).to_numpy())
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    p = {k: np.concatenate(v) for k, v in pcols.items()}
+    missing_roots = sorted(set(c["source"]) - set(roots))
+    if missing_roots:
+        raise DataError(build_dir / MANIFEST_NAME, f"no image root for sources {missing_roots}")
+    image_file = np.array([str(roots[s] / rel) for s, rel in zip(c["source"], c["image_path"])],
+                          dtype=object)
+    order = np.argsort(c["person_id"], kind="stable")
+    sorted_ids = c["person_id"][order]
+
+    def rows_of(ids: np.ndarray, what: str) -> np.ndarray:
+        pos = np.clip(np.searchsorted(sorted_ids, ids), 0, max(len(sorted_ids) - 1, 0))
+        bad = sorted_ids[pos] != ids if len(sorted_ids) else np.ones(len(ids), bool)
+        if np.any(bad):
+            raise DataError(build_dir, f"pair references unknown person {int(ids[bad][0])}",
+                            record=what)
+        return order[pos]
+
+    return McpcTables(
+        person_id=c["person_id"].astype(np.int64), image_id=c["image_id"].astype(np.int64),
+        split=c["split"], image_file=image_file, image_size=c["image_size"], bbox=c["bbox"],
+        keypoints=c["keypoints"], visibility=c["visibility"],
+        source_ann_id=c["source_ann_id"].astype(np.int64), source=c["source"],
+        pair_a=rows_of(p["person_a"].astype(np.int64), "person_a"),
+        joint_a=p["joint_a"].astype(np.int64),
+        pair_b=rows_of(p["person_b"].astype(np.int64), "person_b"),
+        joint_b=p["joint_b"].astype(np.int64), label=p["label"].astype(np.int8),
+        confidence=p["confidence"].astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def crop_affine(center: np.ndarray, side: float, rotation_deg: float, crop_size: int,
+                flip: bool) -> np.ndarray:
+    """(2, 3) float64 affine from original pixels to crop pixels (pixel centres at integers).
+
+    Arguments:
+        center: (2,) region centre, original pixels.
+        side: region side, original pixels (before rotation).
+        rotation_deg: counter-clockwise rotation of the image content, degrees.
+        crop_size: output side S, pixels.
+        flip: mirror the crop horizontally (x -> S - 1 - x) after the warp.
+    """
+    s = crop_size / side
+    a = math.radians(rotation_deg)
+    cos, sin = s * math.cos(a), s * math.sin(a)
+    half = crop_size / 2.0 - 0.5
+    # y points down, so a counter-clockwise rotation on screen is [[cos, sin], [-sin, cos]].
+    m = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+    m[:, 2] = np.array([half, half]) - m[:, :2] @ np.asarray(center, np.float64)
+    if flip:
+        m = np.array([[-1.0, 0.0, crop_size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0, 0, 1]])
+    return m
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """points (..., 2) -> (..., 2) float32 under the (2, 3) affine ``m``."""
+    return (points @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def gaussian_heatmaps(points: np.ndarray, weight: np.ndarray, size: int, stride: int,
+                      sigma: float) -> np.ndarray:
+    """(K, size, size) float32 Gaussians (peak 1) at crop-pixel points; zero where weight is 0.
+
+    A crop pixel u maps to heatmap coordinate (u + 0.5) / stride - 0.5 (pixel-centre convention,
+    the same one ``losses.sample_depth`` uses).
+    """
+    grid = np.arange(size, dtype=np.float32)
+    hm_pts = (np.nan_to_num(points) + 0.5) / stride - 0.5
+    gx = np.exp(-((grid[None, :] - hm_pts[:, :1]) ** 2) / (2 * sigma ** 2))
+    gy = np.exp(-((grid[None, :] - hm_pts[:, 1:]) ** 2) / (2 * sigma ** 2))
+    maps = gy[:, :, None] * gx[:, None, :]
+    return (maps * (weight > 0)[:, None, None]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- dataset
+
+class McpcDataset:
+    """Person-centred MCPC samples (see the module docstring).
+
+    Arguments:
+        tables: ``read_build`` output (shared, read-only).
+        cfg: crop / heatmap / augmentation settings.
+        split: persons of this ``split`` are the samples.
+        augment: apply random scale / rotation / colour / flip (training).
+        seed: mixed with each sample's ``draw`` to seed its augmentation.
+        max_persons: keep only the first this-many persons (0: all).
+
+    ``dataset[(index, draw)]`` (engine's training stream) or ``dataset[index]`` returns a dict:
+        image (3, S, S) uint8 RGB; heatmaps (K, h, w) float32; joint_weight (K,) float32;
+        keypoints (K, 2) float32 crop pixels (0 where unlabelled); point_a, point_b (P, 2) float32
+        crop pixels; pair_label (P,) float32; pair_confidence (P,) float32; pair_mask (P,) bool;
+        joint_a, joint_b (P,) int64 (-1 padding); pair_cross (P,) bool; person_row, draw int64;
+        person_size float32 (max bbox side in crop pixels); image_ok float32; flipped bool.
+    """
+
+    def __init__(self, tables: McpcTables, cfg: DataConfig, split: str, augment: bool,
+                 seed: int = 0, max_persons: int = 0):
+        self.t, self.cfg, self.augment, self.seed = tables, cfg, augment, seed
+        labelled = (tables.visibility > 0).any(axis=1)
+        rows = np.flatnonzero((tables.split == split) & labelled)
+        self.rows = rows[:max_persons] if max_persons else rows
+        self.skipped: Counter = Counter()
+        self._pid = None
+        # Pairs grouped by image: CSR over pair rows sorted by the image of person a.
+        pair_image = tables.image_id[tables.pair_a] if len(tables.pair_a) else np.zeros(0, np.int64)
+        self._pair_order = np.argsort(pair_image, kind="stable")
+        self._pair_image_sorted = pair_image[self._pair_order]
+        self.heatmap_size = cfg.crop_size // cfg.heatmap_stride
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def image_pairs(self, image_id: int) -> np.ndarray:
+        """Pair rows of one image."""
+        lo, hi = np.searchsorted(self._pair_image_sorted, [image_id, image_id + 1])
+        return self._pair_order[lo:hi]
+
+    def _load(self, row: int) -> np.ndarray | None:
+        if self._pid != os.getpid():  # one OpenCV thread per loader process
+            cv2.setNumThreads(1)
+            self._pid = os.getpid()
+        path = self.t.image_file[row]
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            reason = "missing" if not os.path.exists(path) else "undecodable"
+        elif (image.shape[1], image.shape[0]) != tuple(self.t.image_size[row]):
+            reason = "size_mismatch"
+        else:
+            return image
+        self.skipped[reason] += 1
+        if sum(self.skipped.values()) <= 5:
+            log.warning("skipping %s image %s (person row %d)", reason, path, row)
+        return None
+
+    def __getitem__(self, key) -> dict:
+        index, draw = key if isinstance(key, tuple) else (key, -1)
+        cfg, t = self.cfg, self.t
+        row = int(self.rows[index])
+        S, P = cfg.crop_size, cfg.max_pairs
+        rng = np.random.default_rng((self.seed, draw + 1 if draw >= 0 else 0, index))
+        x, y, w, h = t.bbox[row].astype(np.float64)
+        center = np.array([x + w / 2, y + h / 2])
+        side = max(w, h, 1.0) * cfg.context
+        rotation, flip, gain, bias = 0.0, False, np.ones(3), 0.0
+        if self.augment and draw >= 0:
+            side *= 1.0 + rng.uniform(-cfg.scale_factor, cfg.scale_factor)
+            if rng.random() < cfg.rotation_prob:
+                rotation = rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)
+            flip = bool(rng.random() < cfg.flip_prob)
+            gain = 1.0 + rng.uniform(-cfg.colour_jitter, cfg.colour_jitter, size=3)
+            bias = 255.0 * 0.5 * rng.uniform(-cfg.colour_jitter, cfg.colour_jitter)
+        m = crop_affine(center, side, rotation, S, flip)
+
+        image = self._load(row)
+        ok = image is not None
+        if ok:
+            crop = cv2.warpAffine(image, m, (S, S), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            if self.augment and draw >= 0:
+                crop = np.clip(crop.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+        else:
+            crop = np.zeros((S, S, 3), np.uint8)
+
+        def inside(p: np.ndarray) -> np.ndarray:
+            return np.isfinite(p).all(-1) & (p >= 0).all(-1) & (p <= S - 1).all(-1)
+
+        kp = apply_affine(m, t.keypoints[row].astype(np.float64))
+        vis = t.visibility[row]
+        weight = ((vis > 0) & inside(kp) & ok).astype(np.float32)
+        if flip:
+            kp, weight = kp[FLIP_INDEX], weight[FLIP_INDEX]
+        heatmaps = gaussian_heatmaps(kp, weight, self.heatmap_size, cfg.heatmap_stride, cfg.sigma)
+
+        point_a = np.zeros((P, 2), np.float32)
+        point_b = np.zeros((P, 2), np.float32)
+        label = np.zeros(P, np.float32)
+        conf = np.zeros(P, np.float32)
+        mask = np.zeros(P, bool)
+        cross = np.zeros(P, bool)
+        joint_a = np.full(P, -1, np.int64)
+        joint_b = np.full(P, -1, np.int64)
+        if ok and len(t.pair_a):
+            prs = self.image_pairs(int(t.image_id[row]))
+            pa = apply_affine(m, t.keypoints[t.pair_a[prs], t.joint_a[prs]].astype(np.float64))
+            pb = apply_affine(m, t.keypoints[t.pair_b[prs], t.joint_b[prs]].astype(np.float64))
+            keep = np.flatnonzero(inside(pa) & inside(pb))
+            if len(keep) > P:
+                keep = np.sort(rng.choice(keep, P, replace=False))
+            n = len(keep)
+            sel = prs[keep]
+            point_a[:n], point_b[:n] = pa[keep], pb[keep]
+            label[:n], conf[:n], mask[:n] = t.label[sel], t.confidence[sel], True
+            cross[:n] = t.pair_a[sel] != t.pair_b[sel]
+            ja, jb = t.joint_a[sel], t.joint_b[sel]
+            joint_a[:n] = FLIP_INDEX[ja] if flip else ja
+            joint_b[:n] = FLIP_INDEX[jb] if flip else jb
+
+        return {
+            "image": np.ascontiguousarray(crop.transpose(2, 0, 1)),
+            "heatmaps": heatmaps, "joint_weight": weight,
+            "keypoints": np.where(weight[:, None] > 0, kp, 0).astype(np.float32),
+            "point_a": point_a, "point_b": point_b, "pair_label": label,
+            "pair_confidence": conf, "pair_mask": mask, "pair_cross": cross,
+            "joint_a": joint_a, "joint_b": joint_b,
+            "person_row": np.int64(row), "draw": np.int64(draw),
+            "person_size": np.float32(max(w, h) * S / side),
+            "image_ok": np.float32(ok), "flipped": flip,
+        }

@@ -1,0 +1,128 @@
+"""Pre-training on MCPC: the task the engine trains, its metrics, and ``pretrain(...)``.
+
+``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseDepthNet`` (``model``) and the
+losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_split``)
+reports pairwise ordinal accuracy on their MCPC pairs (ordered pairs only; equal pairs have no
+order) and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from . import engine
+from .config import PretrainConfig, save_config, to_dict
+from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
+from .mcpc_data import McpcDataset, McpcTables, read_build
+from .model import build_pose_depth_net, normalise_image
+
+PCK_THRESHOLD = 0.1
+
+
+def heatmap_argmax(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B, K, h, w) heatmaps -> (B, K, 2) float32 (x, y) of each maximum, input pixels."""
+    b, k, h, w = heatmaps.shape
+    idx = heatmaps.float().flatten(2).argmax(-1)
+    xy = torch.stack([idx % w, idx // w], -1).float()
+    return (xy + 0.5) * stride - 0.5
+
+
+def pck_counts(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+               person_size: torch.Tensor, threshold: float = PCK_THRESHOLD) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct, total) labelled joints within ``threshold * person_size`` pixels.
+
+    Arguments:
+        pred, target: (B, K, 2) float input pixels; weight: (B, K) float (1 labelled);
+        person_size: (B,) float pixels.
+    """
+    dist = (pred.float() - target.float()).norm(dim=-1)
+    ok = (dist <= threshold * person_size.float()[:, None]).float() * weight.float()
+    return ok.sum(), weight.float().sum()
+
+
+class PretrainTask:
+    """The engine task of WSP pre-training (see ``wsp_model.engine`` for the protocol)."""
+
+    def __init__(self, build_dir: str | Path, cfg: PretrainConfig, tables: McpcTables | None = None):
+        self.build_dir, self.cfg = Path(build_dir), cfg
+        self._tables = tables
+
+    @property
+    def tables(self) -> McpcTables:
+        if self._tables is None:
+            self._tables = read_build(self.build_dir)
+        return self._tables
+
+    def build_model(self) -> torch.nn.Module:
+        return build_pose_depth_net(self.cfg.model)
+
+    def train_dataset(self) -> McpcDataset:
+        return McpcDataset(self.tables, self.cfg.data, self.cfg.data.train_split, augment=True,
+                           seed=self.cfg.train.seed)
+
+    def val_dataset(self) -> McpcDataset | None:
+        ds = McpcDataset(self.tables, self.cfg.data, self.cfg.data.val_split, augment=False,
+                         max_persons=self.cfg.data.max_val_persons)
+        return ds if len(ds) else None
+
+    def forward(self, model, batch) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        out = model(normalise_image(batch["image"]))
+        size = (self.cfg.data.crop_size, self.cfg.data.crop_size)
+        z_a = sample_depth(out["depth"], batch["point_a"], size)
+        z_b = sample_depth(out["depth"], batch["point_b"], size)
+        return out, z_a, z_b
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out, z_a, z_b = self.forward(model, batch)
+        hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+        rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"])
+        w = self.cfg.loss
+        ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
+        correct = (pair_order_correct(z_a, z_b, batch["pair_label"]) & ordered).sum()
+        metrics = {
+            "heatmap_loss": hm.detach(), "ranking_loss": rk.detach(),
+            "pair_acc": (correct / ordered.sum().clamp(min=1)).detach().float(),
+            "n_pairs": batch["pair_mask"].sum().float(),
+            "n_skipped_images": (1 - batch["image_ok"]).sum().float(),
+        }
+        return w.heatmap_weight * hm + w.ranking_weight * rk, metrics
+
+    def validate(self, model, batches: Iterable[dict]) -> dict[str, float]:
+        stride = self.cfg.data.heatmap_stride
+        acc = torch.zeros(8, dtype=torch.float64)
+        nb = 0
+        for batch in batches:
+            out, z_a, z_b = self.forward(model, batch)
+            ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
+            right = pair_order_correct(z_a, z_b, batch["pair_label"])
+            cross = ordered & batch["pair_cross"]
+            pred = heatmap_argmax(out["heatmaps"], stride)
+            pck_ok, pck_n = pck_counts(pred, batch["keypoints"], batch["joint_weight"],
+                                       batch["person_size"])
+            hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+            rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
+                              batch["pair_mask"])
+            acc += torch.stack([(right & ordered).sum().float(), ordered.sum().float(),
+                                (right & cross).sum().float(), cross.sum().float(),
+                                pck_ok.float(), pck_n.float(), hm.float(), rk.float()]).double().cpu()
+            nb += 1
+        nb = max(nb, 1)
+        c = acc.tolist()
+        return {"pair_acc": c[0] / max(c[1], 1), "cross_pair_acc": c[2] / max(c[3], 1),
+                "pck": c[4] / max(c[5], 1), "heatmap_loss": c[6] / nb, "ranking_loss": c[7] / nb,
+                "n_pairs": c[1]}
+
+
+def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
+             stop_at_step: int | None = None) -> engine.TrainResult:
+    """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir."""
+    run_dir = Path(run_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        save_config(cfg, run_dir / "config.yaml")
+    task = PretrainTask(build_dir, cfg)
+    meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain"}
+    return engine.train(task, cfg.train, run_dir, meta=meta, stop_at_step=stop_at_step)
