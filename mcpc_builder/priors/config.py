@@ -1,0 +1,207 @@
+"""Every threshold of the perspective priors, in one frozen dataclass loadable from YAML.
+
+Lengths are in units of the person *scale* s (the person's standing height in pixels, see
+``person_scale``) unless the name says otherwise; angles in degrees. The whole config is written
+into the build manifest, so a build records exactly which thresholds made its labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class PersonScaleConfig:
+    """P2 (and the scale every rule uses).
+
+    min_segments: fewest labelled body segments (torso, thighs, shins, upper arms, forearms)
+        a scale estimate needs; fewer -> scale NaN and every rule abstains for that person.
+    min_ratio: a person is closer than another when its scale is larger by at least this ratio
+        (1.5: children are ~0.6-0.8 of an adult's height, so smaller ratios are unsafe).
+    require_legs: both persons need a labelled thigh or shin (a cut-off upper body makes the
+        scale estimate depend on arms alone, which is less reliable).
+    confidence_at_min / confidence_max: confidence at ``min_ratio`` and the ceiling it grows to.
+    """
+
+    min_segments: int = 3
+    min_ratio: float = 2.0
+    require_legs: bool = True
+    confidence_at_min: float = 0.6
+    confidence_max: float = 0.95
+
+
+@dataclass(frozen=True)
+class CrossPersonConfig:
+    """How a person-level depth order (P1, P2) becomes keypoint pairs.
+
+    all_joints_min_gap: the depth gap (metres-free: in units of body height) above which every
+        labelled joint of the nearer person is closer than every joint of the farther one;
+        below it only the root (pelvis) pair is emitted. A body's depth extent is about a
+        shoulder width (0.26 H) plus an arm reaching forward (0.4 H), hence ~0.7.
+    focal_min_factor: lower bound on the focal length as a fraction of max(image width,
+        height) (0.5 = field of view at most 90 deg). The gap is estimated with this bound, so
+        it is never over-estimated for wider lenses.
+    """
+
+    all_joints_min_gap: float = 0.7
+    focal_min_factor: float = 0.5
+
+
+@dataclass(frozen=True)
+class FootContactConfig:
+    """P1: ground contact.
+
+    max_torso_tilt_deg: the pelvis->thorax direction in the image must be within this angle of
+        vertical (upright).
+    min_hip_height: the lower ankle must be at least this far (x s) below the hips in the image
+        (standing legs are ~0.47 H long; sitting or kneeling people fail).
+    min_knee_below_hip: each labelled knee at least this far (x s) below the hips.
+    border_margin: ankles closer than this (x s) to the image bottom or side count as cut off.
+    within_min_drop: within a person, the lower ankle must be lower by more than this (x s); a
+        foot lifted while walking raises the ankle by up to ~0.05 H, so smaller drops abstain.
+    within_confidence: confidence of within-person ankle labels at the threshold (grows to
+        ``within_confidence_max`` at twice the threshold).
+    cross_min_drop: across people, the contact row of one must be lower by more than this
+        (x the larger scale).
+    fit_max_residual: with 3+ grounded people in an image, a person whose contact row is
+        off the horizon fit (row = horizon + c * s) by more than this (x s) is not used.
+    cross_confidence / cross_confidence_max: confidence at the threshold and its ceiling.
+    """
+
+    max_torso_tilt_deg: float = 20.0
+    min_hip_height: float = 0.38
+    min_knee_below_hip: float = 0.12
+    border_margin: float = 0.02
+    within_min_drop: float = 0.05
+    within_confidence: float = 0.55
+    within_confidence_max: float = 0.8
+    cross_min_drop: float = 0.05
+    fit_max_residual: float = 0.15
+    cross_confidence: float = 0.7
+    cross_confidence_max: float = 0.98
+
+
+@dataclass(frozen=True)
+class ForeshorteningConfig:
+    """P3: limb foreshortening (Taylor 2000).
+
+    emit_equal: emit the "equal" labels. Off by default: on the synthetic audit they reach only
+        ~60% precision with a 0.05 m tolerance (a 5% error in the scale estimate already hides a
+        15 deg tilt), far below the 90% a default-on label needs.
+    equal_min_ratio: l / L at or above this -> the limb lies in the image plane, label 0.
+    equal_max_ratio: l / L above this abstains: the limb that set the scale has l / L = 1 by
+        construction, and longer is an annotation or proportion outlier.
+    min_length_px: limbs shorter than this in the image abstain (keypoint noise dominates).
+    ordered_max_ratio: l / L at or below this -> the limb is clearly tilted; its ordered label is
+        emitted only where another rule fixed the sign (then with this rule's margin).
+    equal_confidence / ordered_confidence: confidence of the labels.
+    """
+
+    emit_equal: bool = False
+    equal_min_ratio: float = 0.985
+    equal_max_ratio: float = 0.999
+    min_length_px: float = 6.0
+    ordered_max_ratio: float = 0.8
+    equal_confidence: float = 0.6
+    ordered_confidence: float = 0.7
+
+
+@dataclass(frozen=True)
+class FacingConfig:
+    """P4: facing direction from face keypoints and the left-right order of the torso.
+
+    min_face_px: the ear-to-ear image distance must exceed this, in pixels.
+    max_yaw_offset: face labels need the nose's horizontal offset from the ears' midpoint to be
+        at most this fraction of the ear span (head within ~15 deg of facing / backing the camera).
+    turn_min_offset: the nose's horizontal offset from the ears' midpoint (x s) that counts as a
+        head turned to one side (for the torso-side cue).
+    torso_max_ratio: the shoulder / hip line is used for the torso-side cue only when its l/L is
+        at or below this (the torso is turned enough for one side to be clearly nearer).
+    face_confidence / torso_confidence: confidence of the labels.
+    """
+
+    min_face_px: float = 4.0
+    max_yaw_offset: float = 0.2
+    turn_min_offset: float = 0.02
+    torso_max_ratio: float = 0.75
+    face_confidence: float = 0.8
+    torso_confidence: float = 0.6
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    """P5: occlusion.
+
+    limb_radius: half-thickness of a limb region (x s of the covering person).
+    torso_radius: half-thickness of the torso region relative to half its image width.
+    same_person: also use self-occlusion (a hidden joint behind the person's own limb / torso).
+    confidence: confidence of the labels.
+    """
+
+    limb_radius: float = 0.025
+    torso_radius: float = 0.8
+    same_person: bool = True
+    confidence: float = 0.75
+
+
+RULE_NAMES: tuple[str, ...] = ("foot_contact", "person_scale", "foreshortening", "facing",
+                               "occlusion")
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """All prior thresholds. ``enabled`` lists the rules that emit labels (order irrelevant)."""
+
+    enabled: tuple[str, ...] = ("foot_contact", "person_scale", "foreshortening", "facing",
+                                "occlusion")
+    person_scale: PersonScaleConfig = field(default_factory=PersonScaleConfig)
+    cross_person: CrossPersonConfig = field(default_factory=CrossPersonConfig)
+    foot_contact: FootContactConfig = field(default_factory=FootContactConfig)
+    foreshortening: ForeshorteningConfig = field(default_factory=ForeshorteningConfig)
+    facing: FacingConfig = field(default_factory=FacingConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.enabled) - set(RULE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {list(RULE_NAMES)}")
+        object.__setattr__(self, "enabled", tuple(r for r in RULE_NAMES if r in self.enabled))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["enabled"] = list(self.enabled)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PriorConfig":
+        d = dict(d or {})
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            value = d.pop(f.name)
+            if f.name == "enabled":
+                kwargs[f.name] = tuple(value)
+            else:
+                sub_cls = type(getattr(cls(), f.name))
+                names = {g.name for g in dataclasses.fields(sub_cls)}
+                bad = set(value or {}) - names
+                if bad:
+                    raise ValueError(f"unknown {f.name} option(s) {sorted(bad)}")
+                kwargs[f.name] = sub_cls(**(value or {}))
+        if d:
+            raise ValueError(f"unknown prior config section(s) {sorted(d)}")
+        return cls(**kwargs)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "PriorConfig":
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+        return cls.from_dict(data.get("priors", data))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump({"priors": self.to_dict()}, sort_keys=False)

@@ -1,0 +1,115 @@
+"""P2 scale: a foreshortening-robust person size, and "the larger person is closer".
+
+A segment of true length r * H (H the standing height, r a standard body proportion) seen at image
+length l satisfies l <= r * H * f / z, because tilting it out of the image plane only shortens it.
+So every labelled segment gives a lower bound l / r on the person's image height s = H f / z, and
+the largest of them is the estimate: it is exact as soon as one segment lies in the image plane.
+
+Across people of one image, image size falls as 1/z: a person whose scale is larger by a clear
+ratio is closer (children, ~0.6-0.8 of an adult, make small ratios unsafe).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import PriorConfig
+from .pairs import Pairs, person_pairs
+from .cross_person import cross_person_pairs
+
+# MCPC-21 joints used below.
+L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
+L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 11, 12, 13, 14, 15, 16
+
+# Segment lengths as a fraction of standing height (joint centre to joint centre; adult
+# anthropometry, Winter 2009 "Biomechanics and motor control of human movement", Fig. 4.1).
+UPPER_ARM, FOREARM, THIGH, SHIN, TORSO = 0.186, 0.146, 0.245, 0.246, 0.288
+SHOULDER_WIDTH, HIP_WIDTH = 0.20, 0.11
+
+# (joint a, joint b, fraction of height). The torso uses the shoulder and hip midpoints.
+LIMB_SEGMENTS = (
+    (L_SHO, L_ELB, UPPER_ARM), (R_SHO, R_ELB, UPPER_ARM),
+    (L_ELB, L_WRI, FOREARM), (R_ELB, R_WRI, FOREARM),
+    (L_HIP, L_KNE, THIGH), (R_HIP, R_KNE, THIGH),
+    (L_KNE, L_ANK, SHIN), (R_KNE, R_ANK, SHIN),
+)
+LEG_SEGMENT_ROWS = (4, 5, 6, 7)
+
+
+def segment_lengths(keypoints: np.ndarray, labelled: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image lengths of the limb segments and the torso.
+
+    Arguments:
+        keypoints: (N, 21, 2) float32, pixels, NaN where unlabelled.
+        labelled: (N, 21) bool.
+    Returns:
+        length: (N, 9) float pixels (8 limbs then torso), NaN where an end is unlabelled;
+        ratio: (9,) float, fraction of standing height of each segment;
+        ok: (N, 9) bool, both ends labelled.
+    """
+    a = np.array([s[0] for s in LIMB_SEGMENTS])
+    b = np.array([s[1] for s in LIMB_SEGMENTS])
+    limb = np.linalg.norm(keypoints[:, a] - keypoints[:, b], axis=-1)
+    limb_ok = labelled[:, a] & labelled[:, b]
+    mid_sho = 0.5 * (keypoints[:, L_SHO] + keypoints[:, R_SHO])
+    mid_hip = 0.5 * (keypoints[:, L_HIP] + keypoints[:, R_HIP])
+    torso = np.linalg.norm(mid_sho - mid_hip, axis=-1)
+    torso_ok = labelled[:, [L_SHO, R_SHO, L_HIP, R_HIP]].all(axis=1)
+    length = np.concatenate([limb, torso[:, None]], axis=1)
+    ok = np.concatenate([limb_ok, torso_ok[:, None]], axis=1)
+    ratio = np.array([s[2] for s in LIMB_SEGMENTS] + [TORSO])
+    return np.where(ok, length, np.nan), ratio, ok
+
+
+def person_scale(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfig
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Standing height in pixels of each person, and whether legs took part.
+
+    Arguments:
+        keypoints: (N, 21, 2) float32, pixels.
+        labelled: (N, 21) bool.
+    Returns:
+        scale: (N,) float32 pixels, NaN with fewer than ``min_segments`` labelled segments;
+        has_legs: (N,) bool, a thigh or shin was labelled.
+    """
+    length, ratio, ok = segment_lengths(keypoints, labelled)
+    bound = np.where(ok, length / ratio, -np.inf)
+    scale = bound.max(axis=1) if len(bound) else np.zeros(0)
+    enough = ok.sum(axis=1) >= config.person_scale.min_segments
+    scale = np.where(enough & (scale > 0), scale, np.nan).astype(np.float32)
+    has_legs = ok[:, list(LEG_SEGMENT_ROWS)].any(axis=1)
+    return scale, has_legs
+
+
+def scale_order(image_index: np.ndarray, scale: np.ndarray, has_legs: np.ndarray,
+                labelled: np.ndarray, image_size: np.ndarray, config: PriorConfig
+                ) -> tuple[Pairs, np.ndarray, np.ndarray]:
+    """Cross-person labels from the scale ratio.
+
+    Arguments:
+        image_index: (N,) int64, non-decreasing.
+        scale: (N,) float32 pixels.
+        has_legs: (N,) bool.
+        labelled: (N, 21) bool.
+        image_size: (N,) float, max(width, height) of each person's image, pixels.
+    Returns:
+        pairs: the labels (rule "person_scale");
+        near, far: (P,) int64 person rows of every person pair the rule ordered.
+    """
+    cfg = config.person_scale
+    eligible = np.isfinite(scale) & (has_legs if cfg.require_legs else True)
+    first, second = person_pairs(image_index, eligible)
+    ratio = scale[first] / scale[second]
+    keep = (ratio >= cfg.min_ratio) | (ratio <= 1.0 / cfg.min_ratio)
+    first, second, ratio = first[keep], second[keep], ratio[keep]
+    first_near = ratio > 1
+    near = np.where(first_near, first, second)
+    far = np.where(first_near, second, first)
+    big = np.maximum(ratio, 1.0 / ratio)
+    # Confidence grows with the ratio: cfg.confidence_at_min at min_ratio, towards the ceiling.
+    excess = (big - cfg.min_ratio) / (cfg.min_ratio - 1.0)
+    confidence = cfg.confidence_max - (cfg.confidence_max - cfg.confidence_at_min) * np.exp(-excess)
+    pairs = cross_person_pairs("person_scale", near, far, big, confidence, scale, labelled,
+                               image_size, config)
+    return pairs, near, far
