@@ -1,0 +1,206 @@
+"""COCO person keypoints (``annotations/person_keypoints_<split>.json``) -> ``PersonTable``.
+
+Facts (../shared/reference/dataset-formats.md §1): keypoints are 17 x (x, y, v) in COCO-17 order,
+0-based pixels; v = 0 unlabelled (x = y = 0 then, never a point), 1 labelled but not visible,
+2 labelled and visible; bbox is xywh; image size comes from ``images[]``. Crowd annotations and
+``num_keypoints == 0`` people are skipped and counted, as COCOeval ignores them. COCO's visibility
+codes are MCPC's (0/1/2) as they are. Pelvis and thorax are synthesised as mid-hips and
+mid-shoulders where both ends are labelled (``joints.convert``); upper neck and head top stay
+unlabelled.
+
+The file is decoded with msgspec into Structs declaring only the fields used, then every check
+and conversion runs on numpy arrays; the only Python work per annotation is gathering its fields.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from itertools import chain
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from ..errors import DataError
+from ..joints import COCO17
+from ..persons import PersonTable
+from .assemble import assemble_table, relative_image_dir, report_skips
+from .json_file import decode_json, gc_paused
+from .screening import (KEEP, REASON_CODE, SKIP_REASONS, count_reasons, first_reason,
+                        screen_bbox, screen_points)
+
+SOURCE = "coco"
+NUM_VALUES = 3 * COCO17.num_joints  # 51: x, y, v per joint
+PERSON_CATEGORY = 1
+
+
+class _Image(msgspec.Struct, gc=False):
+    id: int | None = None
+    file_name: str | None = None
+    width: float | None = None
+    height: float | None = None
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    id: int | None = None
+    image_id: int | None = None
+    category_id: int = PERSON_CATEGORY
+    iscrowd: int = 0
+    num_keypoints: int | None = None
+    keypoints: list[float] | None = None
+    bbox: list[float] | None = None
+
+
+class _CocoFile(msgspec.Struct):
+    images: list[_Image]
+    annotations: list[_Annotation]
+
+
+_EXPECTED = "a COCO keypoints JSON object with 'images' and 'annotations' lists"
+
+
+def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = None, *,
+              root: str | Path | None = None, check_images: bool = True) -> PersonTable:
+    """Read one COCO person-keypoints file.
+
+    Arguments:
+        ann_file: ``<root>/annotations/person_keypoints_<split>.json``.
+        split: the split name recorded in the table (e.g. ``val2017``).
+        image_dir: the split's image folder; default ``<root>/<split>``.
+        root: the source root that image paths are relative to; default ``ann_file``'s grandparent.
+        check_images: skip (and count as ``missing_image``) persons whose image file is absent.
+            The image folder itself must exist then; pass False to read annotations alone.
+    Returns the kept persons in MCPC-21, grouped by image (image id, then annotation id order);
+    ``skipped`` counts the rest by reason and ``images_without_people`` the images with no
+    person annotation. ``source_ann_id`` is the COCO annotation id.
+    """
+    ann_file = Path(ann_file)
+    root = Path(root) if root is not None else ann_file.parent.parent
+    image_dir = Path(image_dir) if image_dir is not None else root / split
+    coco = decode_json(ann_file, _CocoFile, _EXPECTED)
+    with gc_paused():
+        return _table(coco, ann_file, split, image_dir, root, check_images)
+
+
+def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: Path,
+           check_images: bool) -> PersonTable:
+
+    images = _image_arrays(ann_file, coco.images)
+    anns = coco.annotations
+    n = len(anns)
+    reason = np.zeros(n, np.uint8)
+    examples: dict[str, str] = {}
+    if n == 0:
+        skipped = Counter({"images_without_people": len(images["id"])} if len(images["id"]) else {})
+        report_skips(ann_file, skipped, examples)
+        table = PersonTable.empty(SOURCE, split)
+        table.skipped = skipped
+        return table
+
+    # Gather fields (one light pass each); None marks a missing field.
+    category = np.array([a.category_id for a in anns], np.int64)
+    crowd = np.array([a.iscrowd for a in anns], np.int64)
+    missing = np.array([a.id is None or a.image_id is None or a.keypoints is None
+                        or a.bbox is None for a in anns], bool)
+    ann_id = np.array([-1 if a.id is None else a.id for a in anns], np.int64)
+    image_id = np.array([-1 if a.image_id is None else a.image_id for a in anns], np.int64)
+    num_kp = np.array([-1 if a.num_keypoints is None else a.num_keypoints for a in anns], np.int64)
+    kp_len = np.array([-1 if a.keypoints is None else len(a.keypoints) for a in anns], np.int64)
+    box_len = np.array([-1 if a.bbox is None else len(a.bbox) for a in anns], np.int64)
+
+    first_reason(reason, category != PERSON_CATEGORY, "not_person")
+    first_reason(reason, crowd != 0, "crowd")
+    first_reason(reason, missing, "missing_field")
+    # Image lookup: position of each annotation's image in the images arrays.
+    n_images = len(images["id"])
+    img_pos = np.minimum(np.searchsorted(images["id"], image_id), max(n_images - 1, 0))
+    known = images["id"][img_pos] == image_id if n_images else np.zeros(n, bool)
+    first_reason(reason, ~known, "missing_image")
+    first_reason(reason, known & images["incomplete"][img_pos], "missing_field")
+    if check_images:
+        first_reason(reason, known & ~_image_present(image_dir, images["file_name"])[img_pos],
+                     "missing_image")
+    first_reason(reason, num_kp == 0, "no_keypoints")
+    first_reason(reason, kp_len != NUM_VALUES, "bad_keypoint_count")
+
+    # Keypoints and boxes of the records still in play, as arrays.
+    live = np.flatnonzero(reason == KEEP)
+    kp = np.fromiter(chain.from_iterable(anns[i].keypoints for i in live), np.float64,
+                     count=len(live) * NUM_VALUES).reshape(-1, COCO17.num_joints, 3)
+    sub = reason[live]
+    vis = kp[..., 2]
+    first_reason(sub, ~np.isin(vis, (0, 1, 2)).all(axis=1), "bad_visibility")
+    labelled = vis > 0
+    width = images["width"][img_pos[live]]
+    height = images["height"][img_pos[live]]
+    screen_points(sub, kp[..., :2], labelled, width, height)
+    bbox = np.full((len(live), 4), np.nan)
+    box_ok = box_len[live] == 4
+    bbox[box_ok] = np.fromiter(chain.from_iterable(anns[i].bbox for i in live[box_ok]),
+                               np.float64, count=int(box_ok.sum()) * 4).reshape(-1, 4)
+    first_reason(sub, ~box_ok, "bad_bbox")
+    screen_bbox(sub, bbox)
+    reason[live] = sub
+
+    skipped = count_reasons(reason)
+    with_people = np.zeros(len(images["id"]), bool)
+    with_people[img_pos[known]] = True
+    if (~with_people).any():
+        skipped["images_without_people"] = int((~with_people).sum())
+    for name in skipped:
+        if name in REASON_CODE and name != "images_without_people":
+            i = int(np.flatnonzero(reason == REASON_CODE[name])[0])
+            examples[name] = f"annotations[{i}] (id {ann_id[i]})"
+    report_skips(ann_file, skipped, examples)
+
+    keep_in_live = sub == KEEP
+    keep = live[keep_in_live]
+    prefix = relative_image_dir(image_dir, root)
+    paths = np.array([f"{prefix}/{name}" if prefix else name for name in images["file_name"]],
+                     dtype=object)
+    table = assemble_table(
+        SOURCE, split, COCO17,
+        image_key=img_pos[keep], ann_id=ann_id[keep], points=kp[keep_in_live, :, :2],
+        visibility=vis[keep_in_live].astype(np.uint8), bbox=bbox[keep_in_live],
+        image_paths=paths, image_width=images["width"], image_height=images["height"],
+        skipped=skipped, persons_read=n)
+    return table
+
+
+def _image_arrays(ann_file: Path, images: list[_Image]) -> dict[str, np.ndarray]:
+    """Images sorted by id: id (M,) int64, file_name (M,) object, width/height (M,) float64
+    (NaN if missing), incomplete (M,) bool (a field missing). Images without id are dropped."""
+    with_id = [im for im in images if im.id is not None]
+    ids = np.array([im.id for im in with_id], np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    if len(ids) > 1 and (np.diff(ids) == 0).any():
+        dup = int(ids[np.flatnonzero(np.diff(ids) == 0)[0]])
+        raise DataError(ann_file, "image id listed twice", record=f"images (id {dup})")
+    with_id = [with_id[i] for i in order]
+    width = np.array([np.nan if im.width is None else im.width for im in with_id], np.float64)
+    height = np.array([np.nan if im.height is None else im.height for im in with_id], np.float64)
+    names = np.array([im.file_name or "" for im in with_id], dtype=object)
+    incomplete = np.isnan(width) | np.isnan(height) | (names == "")
+    # A size of 0 or less cannot hold a point; treat it like a missing size.
+    incomplete |= ~(np.nan_to_num(width) > 0) | ~(np.nan_to_num(height) > 0)
+    return {"id": ids, "file_name": names, "width": width, "height": height,
+            "incomplete": np.asarray(incomplete, bool)}
+
+
+def _image_present(image_dir: Path, file_names: np.ndarray) -> np.ndarray:
+    """(M,) bool: which file names exist in ``image_dir`` (one directory listing, not M stats)."""
+    try:
+        present = set(os.listdir(image_dir))
+    except FileNotFoundError:
+        raise DataError(image_dir, "image folder not found (pass check_images=False to read the "
+                                   "annotations without images)") from None
+    except NotADirectoryError:
+        raise DataError(image_dir, "expected an image folder, found a file") from None
+    # file_name may hold a sub-path; check those one by one.
+    return np.array([name in present if "/" not in name else (image_dir / name).is_file()
+                     for name in file_names], bool)
+
+
+__all__ = ["read_coco", "SKIP_REASONS"]

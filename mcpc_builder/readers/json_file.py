@@ -1,0 +1,106 @@
+"""Decode an annotation JSON file into typed msgspec Structs, with errors that name the file.
+
+msgspec decodes straight into Structs that declare only the fields a reader needs (the rest, e.g.
+COCO segmentations, are skipped while parsing): on COCO-train (267 MB) that is ~2x faster and
+~40% less memory than ``json.load``. Files written by Python's ``json.dump`` may hold the
+non-standard tokens NaN / Infinity, or numbers beyond float range; for those (only) we re-parse
+with the standard library so such records can be skipped and counted instead of failing the file.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from ..errors import DataError
+
+T = TypeVar("T")
+
+_AT_PATH = re.compile(r"^(?P<what>.*?) - at `(?P<where>[^`]*)`$")
+_BYTE = re.compile(r"\(byte (?P<byte>\d+)\)")
+_NON_STANDARD = (b"NaN", b"Inf", b"-In", b"-Na")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; DataError naming it if it is missing or unreadable."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "annotation file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, "expected an annotation file, found a directory") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read: {err.strerror or err}") from None
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while millions of acyclic objects are created.
+
+    Decoding COCO-train allocates ~13M floats in ~300k lists; each allocation burst triggers a
+    collection that traverses everything alive, which costs more than the parse itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def decode_json(path: Path, type_: type[T], expected: str) -> T:
+    """Decode ``path`` as ``type_``.
+
+    Arguments:
+        expected: a short description of the expected top level, for the error message
+            (e.g. "a JSON object with 'images' and 'annotations'").
+    Raises DataError naming the file, and the byte offset or JSON path of the fault.
+    """
+    data = read_bytes(path)
+    try:
+        with gc_paused():
+            return msgspec.json.decode(data, type=type_)
+    except msgspec.ValidationError as err:
+        if "out of range" in str(err):
+            return _decode_lenient(path, data, type_, expected, err)
+        raise _validation_error(path, err, expected) from None
+    except msgspec.DecodeError as err:
+        match = _BYTE.search(str(err))
+        if match and data[int(match["byte"]):int(match["byte"]) + 3] in _NON_STANDARD:
+            return _decode_lenient(path, data, type_, expected, err)
+        raise _decode_error(path, data, err) from None
+
+
+def _decode_lenient(path: Path, data: bytes, type_: type[T], expected: str, first: Exception) -> T:
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        raise _decode_error(path, data, first) from None
+    try:
+        return msgspec.convert(obj, type=type_)
+    except msgspec.ValidationError as err:
+        raise _validation_error(path, err, expected) from None
+
+
+def _decode_error(path: Path, data: bytes, err: Exception) -> DataError:
+    text = str(err)
+    if "truncated" in text:
+        return DataError(path, f"invalid JSON: file cut short at byte {len(data)} "
+                               "(truncated download or copy?)")
+    return DataError(path, f"invalid JSON: {text}")
+
+
+def _validation_error(path: Path, err: msgspec.ValidationError, expected: str) -> DataError:
+    text = str(err)
+    match = _AT_PATH.match(text)
+    what, where = (match["what"], match["where"]) if match else (text, "$")
+    if where == "$":
+        return DataError(path, f"wrong structure: {what}; expected {expected}")
+    return DataError(path, f"wrong structure: {what}; expected {expected}", record=where)
