@@ -1,0 +1,293 @@
+"""COCO reader: the real val2017 sample (cross-checked with pycocotools) and small synthetic files
+written in the official format, including every kind of bad input."""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from mcpc_builder.errors import DataError
+from mcpc_builder.joints import COCO17, MCPC21
+from mcpc_builder.readers import discover, read_coco, read_source
+
+FIXTURE = Path(__file__).parent / "data" / "coco-val2017-sample"
+FIXTURE_ANN = FIXTURE / "annotations" / "person_keypoints_val2017.json"
+J = MCPC21.joint
+
+
+# ---------------------------------------------------------------- the real val2017 sample
+
+
+@pytest.fixture(scope="module")
+def real():
+    return read_coco(FIXTURE_ANN, "val2017")
+
+
+def test_real_sample_keeps_12_of_14_people_and_counts_the_two_without_keypoints(real):
+    assert len(real) == 12
+    assert real.persons_read == 14
+    assert dict(real.skipped) == {"no_keypoints": 2}
+    assert 1202706 not in real.source_ann_id and 508900 not in real.source_ann_id
+
+
+def test_real_sample_image_fields_and_several_people_per_image(real):
+    assert list(real.image_paths) == ["val2017/000000000785.jpg", "val2017/000000040083.jpg",
+                                      "val2017/000000196141.jpg", "val2017/000000197388.jpg"]
+    assert real.image_width.tolist() == [640, 500, 640, 640]
+    assert real.image_height.tolist() == [425, 333, 429, 392]
+    assert np.bincount(real.image_index).tolist() == [1, 2, 4, 5]
+    assert all((FIXTURE / p).is_file() for p in real.image_paths)
+
+
+def test_real_sample_bbox_is_xywh_as_in_the_file(real):
+    row = int(np.flatnonzero(real.source_ann_id == 442619)[0])
+    np.testing.assert_allclose(real.bbox[row], [280.79, 44.73, 218.7, 346.68], rtol=1e-6)
+    row = int(np.flatnonzero(real.source_ann_id == 543117)[0])
+    np.testing.assert_allclose(real.bbox[row], [0.5, 43.74, 90.1, 220.09], rtol=1e-6)
+
+
+def test_real_sample_matches_pycocotools(real):
+    coco = COCO(str(FIXTURE_ANN))
+    ids = coco.getAnnIds(iscrowd=False)
+    anns = coco.loadAnns([int(i) for i in ids])
+    kept = sorted((a["image_id"], a["id"]) for a in anns if a["num_keypoints"] > 0)
+    assert real.source_ann_id.tolist() == [ann_id for _, ann_id in kept]
+    for row, ann_id in enumerate(real.source_ann_id):
+        ann = coco.loadAnns([int(ann_id)])[0]  # int(): numpy ids make loadAnns return None
+        kp = np.array(ann["keypoints"], np.float32).reshape(17, 3)
+        lab = kp[:, 2] > 0
+        coco_cols = [J(p) for p in COCO17.body_points]
+        np.testing.assert_array_equal(real.visibility[row, coco_cols], kp[:, 2])
+        np.testing.assert_array_equal(real.keypoints[row, coco_cols][lab], kp[lab, :2])
+        assert np.isnan(real.keypoints[row, coco_cols][~lab]).all()
+
+
+def test_unlabelled_keypoint_is_nan_never_zero(real):
+    # Annotation 1717641 has 12 labelled points; its face (v=0, x=y=0 in the file) is unlabelled.
+    row = int(np.flatnonzero(real.source_ann_id == 1717641)[0])
+    assert real.visibility[row, J("nose")] == 0
+    assert np.isnan(real.keypoints[row, J("nose")]).all()
+    assert not (real.keypoints[real.visibility > 0] == 0).all(axis=-1).any()
+
+
+def test_real_sample_visibility_codes_are_0_1_2_with_occluded_points(real):
+    assert set(np.unique(real.visibility)) == {0, 1, 2}
+    assert (real.visibility == 1).sum() > 0
+
+
+def test_pelvis_and_thorax_are_mid_hips_and_mid_shoulders(real):
+    kp, vis = real.keypoints, real.visibility
+    both = (vis[:, J("left_hip")] > 0) & (vis[:, J("right_hip")] > 0)
+    mid = 0.5 * (kp[:, J("left_hip")] + kp[:, J("right_hip")])
+    np.testing.assert_allclose(kp[both, J("pelvis")], mid[both])
+    assert (vis[~both, J("pelvis")] == 0).all()
+    sh = (vis[:, J("left_shoulder")] > 0) & (vis[:, J("right_shoulder")] > 0)
+    np.testing.assert_allclose(kp[sh, J("thorax")],
+                               0.5 * (kp[sh, J("left_shoulder")] + kp[sh, J("right_shoulder")]))
+    assert (vis[:, J("upper_neck")] == 0).all() and (vis[:, J("head_top")] == 0).all()
+
+
+# ---------------------------------------------------------------- small synthetic files
+
+
+def _kp(points: dict, v: int = 2) -> list:
+    """51 COCO values with the named joints at the given (x, y) and visibility v."""
+    out = [0] * 51
+    for name, (x, y) in points.items():
+        j = COCO17.joint(name)
+        out[3 * j:3 * j + 3] = [x, y, v]
+    return out
+
+
+def _ann(ann_id, image_id, points=None, **extra):
+    points = points or {"left_hip": (40, 60), "right_hip": (20, 61), "nose": (30, 20)}
+    kp = _kp(points)
+    ann = {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+           "keypoints": kp, "num_keypoints": sum(1 for v in kp[2::3] if v > 0),
+           "bbox": [10.0, 10.0, 50.0, 80.0], "area": 1200.0,
+           "segmentation": [[10, 10, 60, 10, 60, 90, 10, 90]]}
+    ann.update(extra)
+    return ann
+
+
+def _write_root(tmp_path, anns, images=None, split="val2017", make_images=True, text=None):
+    images = images if images is not None else [
+        {"id": i, "file_name": "%012d.jpg" % i, "width": 100, "height": 120, "license": 1}
+        for i in (1, 2, 3)]
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    if make_images:
+        (root / split).mkdir()
+        for im in images:
+            (root / split / im["file_name"]).write_bytes(b"")
+    doc = {"info": {}, "licenses": [], "categories": [{"id": 1, "name": "person"}],
+           "images": images, "annotations": anns}
+    path = root / "annotations" / f"person_keypoints_{split}.json"
+    path.write_text(text if text is not None else json.dumps(doc))
+    return path
+
+
+def test_persons_are_grouped_by_image_then_annotation_id(tmp_path):
+    path = _write_root(tmp_path, [_ann(30, 2), _ann(5, 3), _ann(10, 2), _ann(7, 1), _ann(1, 3)])
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [7, 10, 30, 1, 5]
+    assert table.image_index.tolist() == [0, 1, 1, 2, 2]
+    assert list(table.image_paths) == ["val2017/000000000001.jpg", "val2017/000000000002.jpg",
+                                       "val2017/000000000003.jpg"]
+
+
+def test_left_and_right_are_kept_and_coordinates_unchanged(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1, {"left_wrist": (70, 50), "right_wrist": (12, 51)})])
+    table = read_coco(path, "val2017")
+    np.testing.assert_array_equal(table.keypoints[0, J("left_wrist")], [70, 50])
+    np.testing.assert_array_equal(table.keypoints[0, J("right_wrist")], [12, 51])
+    assert table.visibility[0].sum() == 4
+
+
+def test_crowd_and_zero_keypoint_people_are_skipped_and_counted(tmp_path):
+    crowd = _ann(2, 1, iscrowd=1, segmentation={"counts": [0, 10], "size": [120, 100]})
+    empty = _ann(3, 1, keypoints=[0] * 51, num_keypoints=0)
+    path = _write_root(tmp_path, [_ann(1, 1), crowd, empty])
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped["crowd"] == 1 and table.skipped["no_keypoints"] == 1
+    assert table.persons_read == 3
+
+
+def test_images_without_people_are_counted_and_left_out(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 2)])
+    table = read_coco(path, "val2017")
+    assert table.skipped["images_without_people"] == 2
+    assert list(table.image_paths) == ["val2017/000000000002.jpg"]
+
+
+BAD_RECORDS = {
+    "bad_keypoint_count": dict(keypoints=[30, 20, 2] * 16),
+    "out_of_image": dict(keypoints=_kp({"nose": (102.5, 20)})),
+    "bad_bbox": dict(bbox=[10.0, 10.0, 0.0, 80.0]),
+    "missing_field": dict(bbox=None),
+    "bad_visibility": dict(keypoints=_kp({"nose": (30, 20)}, v=3)),
+    "missing_image": dict(image_id=99),
+}
+
+
+@pytest.mark.parametrize("reason", list(BAD_RECORDS))
+def test_bad_record_is_skipped_counted_and_logged_with_file_and_record(tmp_path, caplog, reason):
+    bad = {**_ann(8, 1), **BAD_RECORDS[reason]}
+    if bad["bbox"] is None:
+        del bad["bbox"]
+    path = _write_root(tmp_path, [_ann(1, 1), bad])
+    with caplog.at_level(logging.INFO, logger="mcpc_builder.readers"):
+        table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped[reason] == 1
+    line = next(r.getMessage() for r in caplog.records if f"({reason})" in r.getMessage())
+    assert str(path) in line and "annotations[1] (id 8)" in line
+
+
+def test_negative_bbox_is_skipped_as_bad_bbox(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 1, bbox=[10.0, 10.0, 20.0, -5.0])])
+    assert read_coco(path, "val2017").skipped["bad_bbox"] == 1
+
+
+def test_point_within_one_pixel_of_the_border_is_kept(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1, {"nose": (100.9, 120.5)})])
+    assert len(read_coco(path, "val2017")) == 1
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "1e999"])
+def test_non_finite_keypoint_is_skipped_and_counted(tmp_path, token):
+    # Python's json writes NaN / Infinity tokens; 1e999 overflows to inf.
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 1, {"nose": (12345, 20)})])
+    path.write_text(path.read_text().replace("12345", token))
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped["non_finite"] == 1
+
+
+def test_missing_annotation_file_is_a_data_error_naming_it(tmp_path):
+    with pytest.raises(DataError, match="person_keypoints_val2017.json: annotation file not found"):
+        read_coco(tmp_path / "annotations" / "person_keypoints_val2017.json", "val2017")
+
+
+def test_truncated_json_is_one_data_error_with_file_and_byte(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1)])
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataError) as err:
+        read_coco(path, "val2017")
+    assert str(path) in str(err.value) and f"byte {len(data) // 2}" in str(err.value)
+
+
+def test_invalid_json_character_reports_its_byte_offset(tmp_path):
+    path = _write_root(tmp_path, [], text='{"images": [], "annotations": [}')
+    with pytest.raises(DataError, match=r"invalid JSON.*byte 31"):
+        read_coco(path, "val2017")
+
+
+@pytest.mark.parametrize("text,what", [
+    ("[]", "expected a COCO keypoints JSON object"),
+    ('{"images": []}', "annotations"),
+    ('{"images": [], "annotations": [{"id": "seven"}]}', r"\$.annotations\[0\].id"),
+])
+def test_wrong_structure_is_a_data_error_naming_file_and_record(tmp_path, text, what):
+    path = _write_root(tmp_path, [], text=text)
+    with pytest.raises(DataError, match=what) as err:
+        read_coco(path, "val2017")
+    assert str(err.value).startswith(str(path))
+
+
+def test_missing_image_file_skips_its_people(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 2)])
+    (path.parent.parent / "val2017" / "000000000002.jpg").unlink()
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped["missing_image"] == 1
+
+
+def test_missing_image_folder_is_a_data_error_unless_images_are_not_checked(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1)], make_images=False)
+    with pytest.raises(DataError, match="val2017: image folder not found"):
+        read_coco(path, "val2017")
+    assert len(read_coco(path, "val2017", check_images=False)) == 1
+
+
+def test_numpy_annotation_ids_are_python_ints_for_pycocotools(real):
+    coco = COCO(str(FIXTURE_ANN))
+    assert coco.loadAnns(real.source_ann_id[0]) is None  # the pitfall itself
+    assert coco.loadAnns([int(real.source_ann_id[0])])[0]["id"] == real.source_ann_id[0]
+
+
+# ---------------------------------------------------------------- discover
+
+
+def test_discover_finds_every_keypoints_file_and_its_image_folder(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1)])
+    (path.parent / "person_keypoints_train2017.json").write_text(path.read_text())
+    root = path.parent.parent
+    found = discover("coco", root)
+    assert [(s, f.name, d) for s, f, d in found] == [
+        ("train2017", "person_keypoints_train2017.json", root / "train2017"),
+        ("val2017", "person_keypoints_val2017.json", root / "val2017")]
+    assert discover("coco", root, ["val"])[0][0] == "val2017"
+
+
+def test_discover_without_keypoints_files_lists_what_was_expected(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    with pytest.raises(DataError, match="person_keypoints_<split>.json"):
+        discover("coco", tmp_path)
+    path = _write_root(tmp_path, [_ann(1, 1)])
+    with pytest.raises(DataError, match="person_keypoints_test2017.json"):
+        discover("coco", path.parent.parent, ["test2017"])
+
+
+def test_read_source_reads_a_discovered_split(tmp_path):
+    path = _write_root(tmp_path, [_ann(1, 1)])
+    (split, ann_file, image_dir), = discover("coco", path.parent.parent)
+    table = read_source("coco", split, ann_file, image_dir)
+    assert table.split == "val2017" and table.source == "coco" and len(table) == 1
+    assert not math.isnan(float(table.bbox[0, 2]))
