@@ -1,7 +1,52 @@
 """The synthetic world: scenes of people seen by cameras, written as datasets in official formats.
 
 ``world`` draws scenes (skeletons, poses, cameras, visibility), ``render`` draws their images, and
-``coco_format`` / ``mpii_format`` (here) and ``h36m_format`` / ``mpi3dhp_format`` write datasets.
-``write_dataset`` is the one entry point; the embedded default data (``default_data``) and the test
-fixtures come from it.
+``coco_format`` / ``mpii_format`` / ``h36m_format`` / ``mpi3dhp_format`` write datasets.
+``write_dataset`` is the one entry point; the embedded default data (``default_data``), the test
+fixtures and the ground truth of the label audit come from it.
 """
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+FORMATS = ("coco", "mpii", "h36m", "3dhp")
+DEFAULT_IMAGES = {"coco": 240, "mpii": 160}
+# Video formats are written by their own modules: ``write(out_dir, seed, n_frames=None)``.
+_VIDEO_WRITERS = {"h36m": "mcpc_builder.synth.h36m_format",
+                  "3dhp": "mcpc_builder.synth.mpi3dhp_format"}
+
+
+def write_dataset(fmt: str, out_dir, seed: int, n_images: int | None = None,
+                  progress: bool = False) -> Path:
+    """Write a synthetic dataset in an official format into ``out_dir``; return the root.
+
+    Arguments:
+        fmt: ``coco`` | ``mpii`` | ``h36m`` | ``3dhp``.
+        out_dir: root directory (created; existing files of the same names are replaced).
+        seed: random seed; the same seed gives byte-identical JSON and identical arrays.
+        n_images: images (COCO, MPII) or frames (h36m, 3dhp); None for the format's default.
+        progress: show a progress bar.
+    """
+    out_dir = Path(out_dir)
+    if fmt == "coco":
+        from . import coco_format
+
+        return coco_format.write(out_dir, seed, n_images or DEFAULT_IMAGES["coco"],
+                                 progress=progress)
+    if fmt == "mpii":
+        from . import mpii_format
+
+        return mpii_format.write(out_dir, seed, n_images or DEFAULT_IMAGES["mpii"],
+                                 progress=progress)
+    if fmt in _VIDEO_WRITERS:
+        try:
+            module = importlib.import_module(_VIDEO_WRITERS[fmt])
+        except ModuleNotFoundError as err:
+            if err.name != _VIDEO_WRITERS[fmt]:
+                raise
+            raise NotImplementedError(
+                f"synthetic {fmt!r} writer {_VIDEO_WRITERS[fmt]} is not installed") from err
+        return Path(module.write(out_dir, seed, n_frames=n_images))
+    raise ValueError(f"unknown synthetic format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -645,7 +645,8 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
     half_fov = math.atan(0.5 * width / f)
     # People around a group centre in front of the camera (camera at the origin looking along +y).
     lo, hi = config.distance
-    d0 = math.exp(_u(rng, math.log(lo + 0.5), math.log(hi)))
+    # Log-uniform, skewed towards near groups (photos mostly show people at a few metres).
+    d0 = lo * (hi / lo) ** (float(rng.random()) ** 1.6) + 0.3
     a0 = _u(rng, -0.5, 0.5) * half_fov
     group = np.array([d0 * math.sin(a0), d0 * math.cos(a0)])
     pose_names = [p for p, _ in config.pose_weights]

@@ -1,0 +1,240 @@
+"""Simple RGB images of synthetic scenes: a ground/sky or floor/wall background and shaded people.
+
+People are ray-cast with the same capsules and ellipsoids (and the same ray-entry functions) that
+decide joint visibility in ``world``, through a z-buffer, so a joint flagged visible is drawn
+visible. Rendering works on the pixels of each part's bounding box only, so a 640x480 image takes
+a few milliseconds. Images are BGR uint8 (OpenCV order, ready for ``cv2.imwrite``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .world import Capsule, Scene, body_in_camera, primitive_entry
+
+SKIN_TONES = ((200, 220, 245), (150, 180, 225), (110, 145, 200), (75, 105, 160), (45, 70, 115))
+HAIR = ((25, 25, 30), (30, 45, 70), (60, 90, 140), (140, 170, 200), (200, 200, 200))
+
+
+@dataclass
+class Rendering:
+    """An image and which person each pixel shows.
+
+    Arguments:
+        image: (H, W, 3) uint8 BGR.
+        person_index: (H, W) int16, index into ``scene.people`` of the front-most body surface,
+            -1 for background.
+        depth: (H, W) float32 metres along the camera ray to that surface (inf for background).
+    """
+
+    image: np.ndarray
+    person_index: np.ndarray
+    depth: np.ndarray
+
+
+def _pixel_rays(K: np.ndarray, x0: int, y0: int, x1: int, y1: int, step: float = 1.0
+                ) -> np.ndarray:
+    """(h*w, 3) unit camera-frame rays through pixels x0, x0+step, ... < x1 (same for y)."""
+    Kinv = np.linalg.inv(K)
+    xs = np.arange(x0, x1, step)
+    ys = np.arange(y0, y1, step)
+    dx = Kinv[0, 0] * xs + Kinv[0, 2]          # K is upper triangular with zero skew
+    dy = Kinv[1, 1] * ys + Kinv[1, 2]
+    d = np.empty((len(ys), len(xs), 3))
+    d[..., 0] = dx[None, :]
+    d[..., 1] = dy[:, None]
+    d[..., 2] = 1.0
+    d /= np.sqrt(dx[None, :] ** 2 + dy[:, None] ** 2 + 1.0)[..., None]
+    return d.reshape(-1, 3)
+
+
+def _noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
+    """(h, w) float32 smooth noise in about [-1, 1] (random grid upsampled)."""
+    small = rng.uniform(-1, 1, (max(2, h // cell + 2), max(2, w // cell + 2))).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def render_background(scene: Scene, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) float32 BGR in [0, 255]: sky over a textured ground (outdoor) or a wall over a
+    floor (indoor), with the horizon where the camera sees it."""
+    cam = scene.camera
+    # The background is smooth: compute it at half resolution and upsample.
+    W, H = (cam.width + 1) // 2, (cam.height + 1) // 2
+    rays_cam = _pixel_rays(cam.K, 0.5, 0.5, cam.width, cam.height, step=2.0)
+    rays = rays_cam @ cam.R                 # world directions (R is world -> camera)
+    C = cam.centre
+    dz = rays[:, 2]
+    ground_s = np.where(dz < -1e-6, -C[2] / np.minimum(dz, -1e-6), np.inf)
+    img = np.zeros((H * W, 3), np.float32)
+    if scene.indoor:
+        far = max([p.joints_world[:, 1].max() for p in scene.people], default=5.0)
+        wall_y = far + rng.uniform(1.0, 4.0)
+        dy = rays[:, 1]
+        wall_s = np.where(dy > 1e-6, (wall_y - C[1]) / np.maximum(dy, 1e-6), np.inf)
+        on_wall = wall_s < ground_s
+        wall_col = rng.uniform(120, 235, 3).astype(np.float32)
+        P = C + rays * np.where(on_wall, wall_s, 0)[:, None]
+        shade = 0.8 + 0.2 * np.clip(P[:, 2] / 3.0, 0, 1)
+        wall = wall_col * shade[:, None]
+        skirting = on_wall & (P[:, 2] < 0.12)
+        wall[skirting] *= 0.55
+        floor_col = rng.uniform(60, 190, 3).astype(np.float32)
+        G = C + rays * np.where(np.isfinite(ground_s), ground_s, 0)[:, None]
+        tile = rng.uniform(0.3, 0.8)
+        checker = (np.floor(G[:, 0] / tile) + np.floor(G[:, 1] / tile)) % 2
+        floor = floor_col * (0.85 + 0.15 * checker)[:, None]
+        img = np.where(on_wall[:, None], wall, floor)
+    else:
+        elev = np.clip(dz, 0, 1)
+        sky_top = np.array([rng.uniform(170, 230), rng.uniform(110, 160), rng.uniform(40, 90)],
+                           np.float32)
+        sky_low = np.array([235, 225, 215], np.float32) * rng.uniform(0.85, 1.0)
+        t = np.sqrt(elev)[:, None]
+        sky = sky_low * (1 - t) + sky_top * t
+        grass = rng.random() < 0.5
+        ground_col = (np.array([rng.uniform(40, 80), rng.uniform(110, 160), rng.uniform(60, 100)])
+                      if grass else np.full(3, rng.uniform(90, 170)) + rng.uniform(-15, 15, 3))
+        G = C + rays * np.where(np.isfinite(ground_s), ground_s, 0)[:, None]
+        if grass:
+            pattern = 0.9 + 0.1 * np.sin(G[:, 0] * 3.1) * np.sin(G[:, 1] * 2.3)
+        else:
+            slab = rng.uniform(0.5, 1.5)
+            gx = np.abs((G[:, 0] / slab) % 1 - 0.5)
+            gy = np.abs((G[:, 1] / slab) % 1 - 0.5)
+            pattern = np.where(np.maximum(gx, gy) > 0.47, 0.75, 1.0)
+        # Fade the ground texture into haze with distance.
+        haze = np.clip(ground_s / 80.0, 0, 1)[:, None]
+        ground = (ground_col * pattern[:, None]) * (1 - haze) + sky_low * haze
+        img = np.where(np.isfinite(ground_s)[:, None], ground, sky)
+    img = img.reshape(H, W, 3).astype(np.float32)
+    img += (_noise(rng, H, W, 4) * 5 + _noise(rng, H, W, 25) * 10)[:, :, None]
+    return cv2.resize(img, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _blob_shadows(img: np.ndarray, scene: Scene) -> None:
+    """Darken a soft disc on the ground under each person (in place)."""
+    cam = scene.camera
+    shade = np.zeros(img.shape[:2], np.float32)
+    for person in scene.people:
+        ctr = person.joints_world[:, :2].mean(axis=0)
+        spread = max(0.25, float(np.ptp(person.joints_world[:, :2], axis=0).max()) * 0.6)
+        ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        ring = np.stack([ctr[0] + spread * np.cos(ang), ctr[1] + spread * np.sin(ang),
+                         np.zeros_like(ang)], axis=1)
+        uv, z = cam.project(ring)
+        if np.any(z <= 0.05):
+            continue
+        cv2.fillPoly(shade, [np.round(uv).astype(np.int32)], 1.0)
+    if shade.any():
+        shade = cv2.GaussianBlur(shade, (0, 0), 4)
+        img *= (1 - 0.35 * shade)[:, :, None]
+
+
+def _part_colours(rng: np.random.Generator, n_people: int) -> list[dict]:
+    """Per-person clothing, skin and hair colours (BGR)."""
+    out = []
+    for _ in range(n_people):
+        skin = np.array(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], np.float32)
+        skin = skin * rng.uniform(0.92, 1.08)
+        shirt = rng.uniform(20, 240, 3).astype(np.float32)
+        trousers = rng.uniform(20, 200, 3).astype(np.float32)
+        shoes = np.full(3, rng.uniform(15, 90), np.float32)
+        long_sleeves = rng.random() < 0.5
+        shorts = rng.random() < 0.3
+        out.append({
+            "torso": shirt, "shoulders": shirt, "neck": skin, "head": skin,
+            "hair": np.array(HAIR[int(rng.integers(len(HAIR)))], np.float32),
+            "hips": trousers,
+            "upper_arm": shirt, "forearm": shirt if long_sleeves else skin, "hand": skin,
+            "thigh": trousers, "shank": skin if shorts else trousers, "foot": shoes,
+        })
+    return out
+
+
+def _normals(prim, P: np.ndarray) -> np.ndarray:
+    """(N, 3) unit surface normals at points P (N, 3) of a camera-frame primitive."""
+    if isinstance(prim, Capsule):
+        ba = prim.b - prim.a
+        h = np.clip(((P - prim.a) @ ba) / float(ba @ ba), 0, 1)
+        n = P - prim.a - h[:, None] * ba
+    else:
+        q = ((P - prim.centre) @ prim.axes) / prim.semi ** 2
+        n = q @ prim.axes.T
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+
+
+def _bbox(prim, K: np.ndarray, W: int, H: int) -> tuple[int, int, int, int] | None:
+    """Pixel box [x0,x1) x [y0,y1) holding a camera-frame primitive's projection, or None."""
+    if isinstance(prim, Capsule):
+        centres, radius = np.stack([prim.a, prim.b]), prim.radius
+    else:
+        centres, radius = prim.centre[None], float(np.max(prim.semi))
+    if np.any(centres[:, 2] - radius < 0.05):
+        return None  # touching the camera plane: skip rather than smear across the image
+    uv = centres @ K.T
+    uv = uv[:, :2] / uv[:, 2:]
+    rpx = K[0, 0] * radius / (centres[:, 2] - radius) + 2
+    x0 = int(max(0, math.floor(np.min(uv[:, 0] - rpx))))
+    x1 = int(min(W, math.ceil(np.max(uv[:, 0] + rpx))))
+    y0 = int(max(0, math.floor(np.min(uv[:, 1] - rpx))))
+    y1 = int(min(H, math.ceil(np.max(uv[:, 1] + rpx))))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def render_scene(scene: Scene, rng: np.random.Generator) -> Rendering:
+    """Draw a scene.
+
+    Arguments:
+        scene: camera and people.
+        rng: randomness for background and colours (the scene itself is not changed).
+
+    Returns:
+        ``Rendering`` with the BGR image, per-pixel person index and depth.
+    """
+    cam = scene.camera
+    W, H = cam.width, cam.height
+    img = render_background(scene, rng)
+    _blob_shadows(img, scene)
+    colours = _part_colours(rng, len(scene.people))
+    # Light from above and a little from the camera side, expressed in the camera frame.
+    light_world = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.8, -0.2), 1.0])
+    light = cam.R @ (light_world / np.linalg.norm(light_world))
+    depth = np.full((H, W), np.inf, np.float32)
+    person_index = np.full((H, W), -1, np.int16)
+    for pi, person in enumerate(scene.people):
+        for prim in body_in_camera(person, cam):
+            box = _bbox(prim, cam.K, W, H)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            rays = _pixel_rays(cam.K, x0, y0, x1, y1)
+            s = primitive_entry(prim, rays).reshape(y1 - y0, x1 - x0)
+            zb = depth[y0:y1, x0:x1]
+            front = s < zb
+            if not front.any():
+                continue
+            P = rays.reshape(y1 - y0, x1 - x0, 3)[front] * s[front][:, None]
+            n = _normals(prim, P)
+            lambert = np.clip(n @ light, 0, 1)
+            rim = np.clip(-(n * P).sum(1) / np.linalg.norm(P, axis=1), 0, 1)  # facing camera
+            key = prim.part.split("_", 1)[1] if prim.part.startswith(("left_", "right_")) \
+                else prim.part
+            base = np.broadcast_to(colours[pi][key], (len(P), 3)).copy()
+            if prim.part == "head":
+                # Hair on the top and back of the head (head frame: x forward, z up).
+                q = ((P - prim.centre) @ prim.axes) / prim.semi
+                hair = (q[:, 2] > 0.45) | (q[:, 0] < -0.25)
+                base[hair] = colours[pi]["hair"]
+            shade = 0.35 + 0.5 * lambert + 0.2 * rim
+            tile = img[y0:y1, x0:x1]
+            tile[front] = base * shade[:, None]
+            zb[front] = s[front]
+            person_index[y0:y1, x0:x1][front] = pi
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    return Rendering(image=out, person_index=person_index, depth=depth)
