@@ -1,0 +1,82 @@
+"""Pre-training losses against hand-computed values and gradients."""
+
+import math
+
+import pytest
+import torch
+
+from wsp_model.losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
+
+
+def test_ranking_loss_matches_hand_values_for_each_label():
+    z_a = torch.tensor([0.0, 0.0, 0.0])
+    z_b = torch.tensor([1.0, 1.0, 1.0])
+    ones = torch.ones(3, dtype=torch.bool)
+    # +1 (a closer) and a is indeed nearer: log(1 + e^-1); -1: log(1 + e^1); 0: (0 - 1)^2.
+    expect = [math.log1p(math.exp(-1.0)), math.log1p(math.exp(1.0)), 1.0]
+    for i, label in enumerate((1.0, -1.0, 0.0)):
+        loss = ranking_loss(z_a[i:i + 1], z_b[i:i + 1], torch.tensor([label]), torch.ones(1),
+                            ones[i:i + 1])
+        assert loss.item() == pytest.approx(expect[i], rel=1e-6)
+
+
+def test_ranking_loss_weights_by_confidence_and_ignores_padding():
+    z_a = torch.tensor([0.0, 2.0, 5.0])
+    z_b = torch.tensor([1.0, 2.0, -7.0])
+    label = torch.tensor([1.0, 0.0, 1.0])
+    conf = torch.tensor([0.5, 1.0, 1.0])
+    mask = torch.tensor([True, True, False])
+    loss = ranking_loss(z_a, z_b, label, conf, mask)
+    # (0.5 * log(1 + e^-1) + 1.0 * 0) / 2 valid pairs; the padded pair contributes nothing.
+    assert loss.item() == pytest.approx(0.5 * math.log1p(math.exp(-1.0)) / 2, rel=1e-6)
+
+
+def test_ranking_loss_gradient_pushes_closer_point_to_smaller_depth():
+    z_a = torch.tensor([0.3], requires_grad=True)
+    z_b = torch.tensor([0.1], requires_grad=True)
+    ranking_loss(z_a, z_b, torch.tensor([1.0]), torch.tensor([0.8]),
+                 torch.tensor([True])).backward()
+    # d/dz_a c * log(1 + exp(d)) = c * sigmoid(d), d = 0.2; d/dz_b is its negative.
+    sig = 1.0 / (1.0 + math.exp(-0.2))
+    assert z_a.grad.item() == pytest.approx(0.8 * sig, rel=1e-6)
+    assert z_b.grad.item() == pytest.approx(-0.8 * sig, rel=1e-6)
+
+
+def test_equal_pair_gradient_is_twice_the_difference():
+    z_a = torch.tensor([0.5], requires_grad=True)
+    z_b = torch.tensor([0.2], requires_grad=True)
+    ranking_loss(z_a, z_b, torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([True])).backward()
+    assert z_a.grad.item() == pytest.approx(0.6, rel=1e-6)
+    assert z_b.grad.item() == pytest.approx(-0.6, rel=1e-6)
+
+
+def test_sample_depth_reads_pixel_centres_and_interpolates_between_them():
+    # A 2x2 depth map covering an 8x8 input (stride 4): map pixel (i, j) centres at input
+    # coordinates 4 * j + 1.5, 4 * i + 1.5.
+    depth = torch.tensor([[1.0, 3.0], [5.0, 7.0]]).view(1, 1, 2, 2)
+    points = torch.tensor([[[1.5, 1.5], [5.5, 1.5], [3.5, 1.5], [3.5, 3.5], [0.0, 0.0]]])
+    z = sample_depth(depth, points, (8, 8))
+    assert z[0].tolist() == pytest.approx([1.0, 3.0, 2.0, 4.0, 1.0])
+
+
+def test_sample_depth_passes_gradient_to_the_four_neighbours():
+    depth = torch.zeros(1, 1, 2, 2, requires_grad=True)
+    sample_depth(depth, torch.tensor([[[3.5, 3.5]]]), (8, 8)).sum().backward()
+    assert depth.grad.view(-1).tolist() == pytest.approx([0.25] * 4)
+
+
+def test_heatmap_mse_averages_only_labelled_joints():
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.zeros(1, 3, 2, 2)
+    target[0, 0, 0, 0] = 1.0       # joint 0: error 1 on one of 4 pixels -> 0.25
+    target[0, 1] = 2.0             # joint 1: error 4 everywhere -> 4
+    target[0, 2] = 100.0           # joint 2 unlabelled: ignored
+    weight = torch.tensor([[1.0, 1.0, 0.0]])
+    assert heatmap_mse(pred, target, weight).item() == pytest.approx((0.25 + 4.0) / 2)
+
+
+def test_pair_order_correct_follows_label_convention():
+    z_a = torch.tensor([1.0, 1.0, 1.0])
+    z_b = torch.tensor([2.0, 0.0, 0.0])
+    label = torch.tensor([1.0, 1.0, -1.0])
+    assert pair_order_correct(z_a, z_b, label).tolist() == [True, False, True]
