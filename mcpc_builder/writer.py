@@ -1,0 +1,137 @@
+"""Writes an MCPC build directory: Parquet shards and the manifest, each atomically.
+
+Every file is written under a temporary name in the output folder and renamed into place, so a
+reader never sees half a file; the manifest is written last, so a build directory without
+``manifest.json`` is incomplete whatever shards it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .persons import PersonTable
+from .priors import Pairs
+from .priors.config import RULE_NAMES
+from .schema import MANIFEST_NAME, PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA, PERSONS_SHARD
+
+IN_PROGRESS = ".build-in-progress.json"
+TMP_SUFFIX = ".tmp"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = _tmp_name(path)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarray,
+                  scale: np.ndarray, grounded: np.ndarray) -> pa.Table:
+    """The persons rows of one shard.
+
+    Arguments:
+        table: the shard's persons.
+        person_id, image_id: (N,) int64 global ids.
+        scale: (N,) float32 pixels; grounded: (N,) bool.
+    """
+    n = len(table)
+    img = table.image_index
+    flat = lambda a, k, t: pa.FixedSizeListArray.from_arrays(  # noqa: E731
+        pa.array(np.ascontiguousarray(a).reshape(-1), type=t), k)
+    columns = [
+        pa.array(person_id, pa.int64()),
+        pa.array(np.full(n, table.source, object), pa.string()),
+        pa.array(np.full(n, table.split, object), pa.string()),
+        pa.array(image_id, pa.int64()),
+        pa.array(np.asarray(table.image_paths, object)[img], pa.string()),
+        pa.array(np.asarray(table.image_width, np.int32)[img], pa.int32()),
+        pa.array(np.asarray(table.image_height, np.int32)[img], pa.int32()),
+        flat(table.bbox.astype(np.float32), 4, pa.float32()),
+        flat(table.keypoints.astype(np.float32), 2 * table.keypoints.shape[1], pa.float32()),
+        flat(table.visibility.astype(np.uint8), table.visibility.shape[1], pa.uint8()),
+        pa.array(table.source_ann_id, pa.int64()),
+        pa.array(scale.astype(np.float32), pa.float32()),
+        pa.array(grounded.astype(bool), pa.bool_()),
+    ]
+    return pa.Table.from_arrays(columns, schema=PERSONS_SCHEMA)
+
+
+def pairs_arrow(pairs: Pairs, person_id: np.ndarray) -> pa.Table:
+    """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids."""
+    names = pa.array(list(RULE_NAMES), pa.string())
+    prior = pa.DictionaryArray.from_arrays(pa.array(pairs.rule.astype(np.int32)), names)
+    columns = [
+        pa.array(person_id[pairs.person_a], pa.int64()),
+        pa.array(pairs.joint_a, pa.int8()),
+        pa.array(person_id[pairs.person_b], pa.int64()),
+        pa.array(pairs.joint_b, pa.int8()),
+        pa.array(pairs.label, pa.int8()),
+        pa.array(pairs.confidence.astype(np.float32), pa.float32()),
+        prior.cast(pa.string()),
+        pa.array(pairs.margin.astype(np.float32), pa.float32()),
+    ]
+    return pa.Table.from_arrays(columns, schema=PAIRS_SCHEMA)
+
+
+def write_parquet(path: Path, table: pa.Table) -> dict:
+    """Write atomically; returns the manifest entry {file, rows, bytes, sha256}."""
+    tmp = _tmp_name(path)
+    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    os.replace(tmp, path)
+    return {"file": path.name, "rows": table.num_rows, "bytes": path.stat().st_size,
+            "sha256": file_sha256(path)}
+
+
+def write_shard(out: Path, index: int, persons: pa.Table, pairs: pa.Table) -> dict:
+    """Write shard ``index`` (pairs first, persons second: a shard counts once both exist)."""
+    pairs_entry = write_parquet(out / PAIRS_SHARD.format(index), pairs)
+    persons_entry = write_parquet(out / PERSONS_SHARD.format(index), persons)
+    return {"index": index, "persons": persons_entry, "pairs": pairs_entry}
+
+
+def build_files(out: Path) -> list[Path]:
+    """Files in ``out`` that a build writes (shards, manifest, marker, temporaries)."""
+    found = []
+    for p in out.iterdir() if out.is_dir() else []:
+        name = p.name
+        if (name in (MANIFEST_NAME, IN_PROGRESS)
+                or (name.startswith(("persons-", "pairs-")) and name.endswith(".parquet"))
+                or (name.startswith(".") and name.endswith(TMP_SUFFIX))):
+            found.append(p)
+    return sorted(found)
+
+
+def clear_build(out: Path) -> int:
+    """Remove a previous build's files from ``out`` (nothing else); returns how many."""
+    files = build_files(out)
+    for p in files:
+        p.unlink()
+    return len(files)
