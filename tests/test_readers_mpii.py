@@ -352,8 +352,11 @@ def test_discover_prefers_the_mat_and_falls_back_to_json(tmp_path):
     found = discover("mpii", root)
     assert [(s, f.name, d) for s, f, d in found] == [
         ("train", "mpii_human_pose_v1_u12_1.mat", root / "images")]
+    # valid exists only as JSON, and is part of the .mat's train: then both come from the JSON.
     assert [(s, f.name) for s, f, _ in discover("mpii", root, ["train", "valid"])] == [
-        ("train", "mpii_human_pose_v1_u12_1.mat"), ("valid", "valid.json")]
+        ("train", "train.json"), ("valid", "valid.json")]
+    assert [(s, f.name) for s, f, _ in discover("mpii", root, ["test"])] == [
+        ("test", "mpii_human_pose_v1_u12_1.mat")]
     table = read_source("mpii", *found[0])
     assert table.split == "train" and len(table) == 3
 

@@ -31,9 +31,10 @@ def discover(source: str, root: str | Path, splits: list[str] | None = None
     COCO: ``<root>/annotations/person_keypoints_<split>.json``, images ``<root>/<split>/``;
     default: every such file. A split asked as ``train`` matches ``train2017`` when that is the
     only ``train*`` file.
-    MPII: ``<root>/mpii_human_pose_v1_u12_1.mat`` if present (splits train / test; default
-    train, as test has no joints), else ``<root>/annot/<split>.json`` (HRNet) or
-    ``<root>/annotations/mpii_<split>.json`` (mmpose); images in ``<root>/images``.
+    MPII: ``<root>/mpii_human_pose_v1_u12_1.mat`` if present and only train / test are asked
+    (default train, as test has no joints), else ``<root>/annot/<split>.json`` (HRNet) or
+    ``<root>/annotations/mpii_<split>.json`` (mmpose) for every split; images in
+    ``<root>/images``.
     Raises DataError naming what was expected when nothing (or a split asked for) is found.
     """
     root = Path(root)
@@ -80,17 +81,10 @@ def _discover_mpii(root: Path, splits: list[str] | None) -> list[tuple[str, Path
         prefix, suffix = pattern.split("{}")
         for p in sorted(folder.glob(pattern.replace("{}", "*"))):
             found.setdefault(p.name[len(prefix):-len(suffix)], p)
-    if mat.is_file():
-        if splits is None:
-            return [("train", mat, images)]
-        out = []
-        for split in splits:
-            if split in ("train", "test"):
-                out.append((split, mat, images))
-            else:  # e.g. valid: only the converted JSON defines it
-                name = _match_split(root / "annot", split, found, "{}.json")
-                out.append((name, found[name], images))
-        return out
+    # The .mat defines train / test only; a split such as valid comes from the converted JSON,
+    # and then every split does, so no person is read twice (valid is part of the .mat's train).
+    if mat.is_file() and (splits is None or set(splits) <= {"train", "test"}):
+        return [(split, mat, images) for split in (splits or ["train"])]
     if splits is None:
         chosen = [s for s in _MPII_DEFAULT_JSON if s in found]
         if not chosen and "trainval" in found:
