@@ -33,7 +33,7 @@ class PriorResult:
 
     Arguments:
         pairs: merged labels (rows of the table), sorted by (person_a, joint_a, person_b, joint_b).
-        scale: (N,) float32 person scale (standing height, pixels; NaN unknown).
+        scale: (N,) float person scale (standing height, pixels; NaN unknown).
         grounded: (N,) bool, P1 judged the person standing on the ground.
         produced, dropped: (R,) int64 per rule in ``RULE_NAMES`` order: labels produced, and
             labels dropped as contradictions (pair-level and person-pair-level).
@@ -60,10 +60,10 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     """
     config = config or PriorConfig()
     run = set(RULE_NAMES) if evaluate_disabled else set(config.enabled)
-    kp = np.asarray(table.keypoints, np.float32)
+    kp = np.asarray(table.keypoints, np.float64)
     vis = np.asarray(table.visibility, np.uint8)
     labelled = (vis > 0) & np.isfinite(kp).all(axis=-1)
-    kp = np.where(labelled[..., None], kp, np.nan).astype(np.float32)
+    kp = np.where(labelled[..., None], kp, np.nan)
     img = np.asarray(table.image_index, np.int64)
     wh = np.stack([table.image_width[img], table.image_height[img]], axis=1).astype(np.float64) \
         if len(img) else np.zeros((0, 2))

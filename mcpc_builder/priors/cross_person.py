@@ -24,7 +24,7 @@ def cross_person_pairs(rule: str, near: np.ndarray, far: np.ndarray, depth_ratio
         near, far: (P,) int64 person rows, near closer.
         depth_ratio: (P,) float, estimated z_far / z_near (> 1).
         confidence: (P,) float in (0, 1].
-        scale: (N,) float32 pixels (standing height).
+        scale: (N,) float pixels (standing height).
         labelled: (N, 21) bool.
         image_size: (N,) float, max(width, height) of each person's image, pixels.
     Returns:

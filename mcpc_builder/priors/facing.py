@@ -37,8 +37,8 @@ def facing(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     """Facing-direction labels.
 
     Arguments:
-        keypoints: (N, 21, 2) float32 pixels; visibility: (N, 21) uint8 0/1/2;
-        scale: (N,) float32 pixels (standing height).
+        keypoints: (N, 21, 2) float pixels; visibility: (N, 21) uint8 0/1/2;
+        scale: (N,) float pixels (standing height).
     """
     cfg = config.facing
     vis = visibility == 2

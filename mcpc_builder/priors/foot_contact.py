@@ -30,9 +30,9 @@ def grounded(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
     """Which persons stand on the ground.
 
     Arguments:
-        keypoints: (N, 21, 2) float32 pixels (x right, y down), NaN where unlabelled.
+        keypoints: (N, 21, 2) float pixels (x right, y down), NaN where unlabelled.
         labelled: (N, 21) bool.
-        scale: (N,) float32 pixels (standing height).
+        scale: (N,) float pixels (standing height).
         image_wh: (N, 2) float, image width and height of each person's image.
     Returns:
         (N,) bool.

@@ -39,7 +39,7 @@ def length_ratio(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray
     """Image length over expected length of every limb.
 
     Arguments:
-        keypoints: (N, 21, 2) float32 pixels; labelled: (N, 21) bool; scale: (N,) float32 pixels.
+        keypoints: (N, 21, 2) float pixels; labelled: (N, 21) bool; scale: (N,) float pixels.
     Returns:
         ratio: (N, 10) float l / L, NaN where an end is unlabelled or the scale unknown;
         length: (N, 10) float image length, pixels.

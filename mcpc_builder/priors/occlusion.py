@@ -64,8 +64,8 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     """Occlusion labels: the visible ends of a covering part are closer than the hidden joint.
 
     Arguments:
-        image_index: (N,) int64, non-decreasing; keypoints: (N, 21, 2) float32 pixels;
-        visibility: (N, 21) uint8 0/1/2; scale: (N,) float32 pixels.
+        image_index: (N,) int64, non-decreasing; keypoints: (N, 21, 2) float pixels;
+        visibility: (N, 21) uint8 0/1/2; scale: (N,) float pixels.
     """
     cfg = config.occlusion
     # Only annotated joints: a synthesised midpoint (pelvis, thorax) inherits a hidden flag from

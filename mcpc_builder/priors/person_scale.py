@@ -41,7 +41,7 @@ def segment_lengths(keypoints: np.ndarray, labelled: np.ndarray
     """Image lengths of the limb segments and the torso.
 
     Arguments:
-        keypoints: (N, 21, 2) float32, pixels, NaN where unlabelled.
+        keypoints: (N, 21, 2) float, pixels, NaN where unlabelled.
         labelled: (N, 21) bool.
     Returns:
         length: (N, 9) float pixels (8 limbs then torso), NaN where an end is unlabelled;
@@ -67,17 +67,17 @@ def person_scale(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
     """Standing height in pixels of each person, and whether legs took part.
 
     Arguments:
-        keypoints: (N, 21, 2) float32, pixels.
+        keypoints: (N, 21, 2) float, pixels.
         labelled: (N, 21) bool.
     Returns:
-        scale: (N,) float32 pixels, NaN with fewer than ``min_segments`` labelled segments;
+        scale: (N,) float pixels, NaN with fewer than ``min_segments`` labelled segments;
         has_legs: (N,) bool, a thigh or shin was labelled.
     """
     length, ratio, ok = segment_lengths(keypoints, labelled)
     bound = np.where(ok, length / ratio, -np.inf)
     scale = bound.max(axis=1) if len(bound) else np.zeros(0)
     enough = ok.sum(axis=1) >= config.person_scale.min_segments
-    scale = np.where(enough & (scale > 0), scale, np.nan).astype(np.float32)
+    scale = np.where(enough & (scale > 0), scale, np.nan).astype(np.float64)
     has_legs = ok[:, list(LEG_SEGMENT_ROWS)].any(axis=1)
     return scale, has_legs
 
@@ -89,7 +89,7 @@ def scale_order(image_index: np.ndarray, scale: np.ndarray, has_legs: np.ndarray
 
     Arguments:
         image_index: (N,) int64, non-decreasing.
-        scale: (N,) float32 pixels.
+        scale: (N,) float pixels.
         has_legs: (N,) bool.
         labelled: (N, 21) bool.
         image_size: (N,) float, max(width, height) of each person's image, pixels.
