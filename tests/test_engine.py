@@ -128,7 +128,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_two_gloo_ranks_see_disjoint_data_and_end_with_identical_weights(build, tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_port(), build, tmp_path), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))

@@ -82,7 +82,8 @@ class DataConfig:
             probability ``rotation_prob``.
         flip_prob: probability of a horizontal flip (left/right joints swapped).
         colour_jitter: per-channel gain and brightness jitter amplitude (fraction).
-        train_split / val_split: MCPC ``split`` values of training / held-out persons.
+        train_splits / val_splits: MCPC ``split`` values of training / held-out persons (split
+            names are the sources' own: COCO ``train2017`` / ``val2017``, MPII ``train`` / ``valid``).
         max_val_persons: cap on held-out persons (0: all).
     """
 
@@ -96,8 +97,8 @@ class DataConfig:
     rotation_prob: float = 0.5
     flip_prob: float = 0.5
     colour_jitter: float = 0.2
-    train_split: str = "train"
-    val_split: str = "val"
+    train_splits: tuple[str, ...] = ("train", "train2017")
+    val_splits: tuple[str, ...] = ("val", "valid", "val2017")
     max_val_persons: int = 0
 
 

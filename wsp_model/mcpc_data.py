@@ -249,7 +249,7 @@ class McpcDataset:
     Arguments:
         tables: ``read_build`` output (shared, read-only).
         cfg: crop / heatmap / augmentation settings.
-        split: persons of this ``split`` are the samples.
+        splits: persons whose ``split`` is one of these are the samples.
         augment: apply random scale / rotation / colour / flip (training).
         seed: mixed with each sample's ``draw`` to seed its augmentation.
         max_persons: keep only the first this-many persons (0: all).
@@ -262,11 +262,12 @@ class McpcDataset:
         person_size float32 (max bbox side in crop pixels); image_ok float32; flipped bool.
     """
 
-    def __init__(self, tables: McpcTables, cfg: DataConfig, split: str, augment: bool,
+    def __init__(self, tables: McpcTables, cfg: DataConfig, splits, augment: bool,
                  seed: int = 0, max_persons: int = 0):
         self.t, self.cfg, self.augment, self.seed = tables, cfg, augment, seed
         labelled = (tables.visibility > 0).any(axis=1)
-        rows = np.flatnonzero((tables.split == split) & labelled)
+        splits = [splits] if isinstance(splits, str) else list(splits)
+        rows = np.flatnonzero(np.isin(tables.split, splits) & labelled)
         self.rows = rows[:max_persons] if max_persons else rows
         self.skipped: Counter = Counter()
         self._pid = None

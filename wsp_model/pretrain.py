@@ -1,7 +1,7 @@
 """Pre-training on MCPC: the task the engine trains, its metrics, and ``pretrain(...)``.
 
 ``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseDepthNet`` (``model``) and the
-losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_split``)
+losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_splits``)
 reports pairwise ordinal accuracy on their MCPC pairs (ordered pairs only; equal pairs have no
 order) and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
 """
@@ -61,11 +61,11 @@ class PretrainTask:
         return build_pose_depth_net(self.cfg.model)
 
     def train_dataset(self) -> McpcDataset:
-        return McpcDataset(self.tables, self.cfg.data, self.cfg.data.train_split, augment=True,
+        return McpcDataset(self.tables, self.cfg.data, self.cfg.data.train_splits, augment=True,
                            seed=self.cfg.train.seed)
 
     def val_dataset(self) -> McpcDataset | None:
-        ds = McpcDataset(self.tables, self.cfg.data, self.cfg.data.val_split, augment=False,
+        ds = McpcDataset(self.tables, self.cfg.data, self.cfg.data.val_splits, augment=False,
                          max_persons=self.cfg.data.max_val_persons)
         return ds if len(ds) else None
 
