@@ -27,7 +27,7 @@ class Rendering:
     Arguments:
         image: (H, W, 3) uint8 BGR.
         person_index: (H, W) int16, index into ``scene.people`` of the front-most body surface,
-            -1 for background.
+            -1 for background (and furniture).
         depth: (H, W) float32 metres along the camera ray to that surface (inf for background).
     """
 
@@ -62,55 +62,58 @@ def render_background(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """(H, W, 3) float32 BGR in [0, 255]: sky over a textured ground (outdoor) or a wall over a
     floor (indoor), with the horizon where the camera sees it."""
     cam = scene.camera
-    # The background is smooth: compute it at half resolution and upsample.
+    # The background is smooth: compute it at half resolution (float32) and upsample.
     W, H = (cam.width + 1) // 2, (cam.height + 1) // 2
-    rays_cam = _pixel_rays(cam.K, 0.5, 0.5, cam.width, cam.height, step=2.0)
-    rays = rays_cam @ cam.R                 # world directions (R is world -> camera)
-    C = cam.centre
-    dz = rays[:, 2]
-    ground_s = np.where(dz < -1e-6, -C[2] / np.minimum(dz, -1e-6), np.inf)
-    img = np.zeros((H * W, 3), np.float32)
+    Kinv = np.linalg.inv(cam.K)
+    xs = (Kinv[0, 0] * (np.arange(W) * 2 + 0.5) + Kinv[0, 2]).astype(np.float32)[None, :]
+    ys = (Kinv[1, 1] * (np.arange(H) * 2 + 0.5) + Kinv[1, 2]).astype(np.float32)[:, None]
+    Rt = cam.R.T.astype(np.float32)  # camera -> world directions (unnormalised rays suffice)
+    dx = Rt[0, 0] * xs + Rt[0, 1] * ys + Rt[0, 2]
+    dy = Rt[1, 0] * xs + Rt[1, 1] * ys + Rt[1, 2]
+    dz = Rt[2, 0] * xs + Rt[2, 1] * ys + Rt[2, 2]
+    C = cam.centre.astype(np.float32)
+    down = dz < -1e-6
+    ground_s = np.where(down, -C[2] / np.minimum(dz, -1e-6), np.float32(np.inf))
+    gs = np.where(down, ground_s, 0)
+    gx, gy = C[0] + gs * dx, C[1] + gs * dy
     if scene.indoor:
         far = max([p.joints_world[:, 1].max() for p in scene.people], default=5.0)
-        wall_y = far + rng.uniform(1.0, 4.0)
-        dy = rays[:, 1]
-        wall_s = np.where(dy > 1e-6, (wall_y - C[1]) / np.maximum(dy, 1e-6), np.inf)
+        wall_y = np.float32(far + rng.uniform(1.0, 4.0))
+        wall_s = np.where(dy > 1e-6, (wall_y - C[1]) / np.maximum(dy, 1e-6), np.float32(np.inf))
         on_wall = wall_s < ground_s
         wall_col = rng.uniform(120, 235, 3).astype(np.float32)
-        P = C + rays * np.where(on_wall, wall_s, 0)[:, None]
-        shade = 0.8 + 0.2 * np.clip(P[:, 2] / 3.0, 0, 1)
-        wall = wall_col * shade[:, None]
-        skirting = on_wall & (P[:, 2] < 0.12)
-        wall[skirting] *= 0.55
+        wz = C[2] + np.where(on_wall, wall_s, 0) * dz
+        shade = 0.8 + 0.2 * np.clip(wz / 3.0, 0, 1)
+        shade = np.where(wz < 0.12, shade * 0.55, shade)  # skirting board
         floor_col = rng.uniform(60, 190, 3).astype(np.float32)
-        G = C + rays * np.where(np.isfinite(ground_s), ground_s, 0)[:, None]
-        tile = rng.uniform(0.3, 0.8)
-        checker = (np.floor(G[:, 0] / tile) + np.floor(G[:, 1] / tile)) % 2
-        floor = floor_col * (0.85 + 0.15 * checker)[:, None]
-        img = np.where(on_wall[:, None], wall, floor)
+        tile = np.float32(rng.uniform(0.3, 0.8))
+        checker = (np.floor(gx / tile) + np.floor(gy / tile)) % 2
+        floor_shade = 0.85 + 0.15 * checker
+        img = np.where(on_wall[..., None], wall_col * shade[..., None],
+                       floor_col * floor_shade[..., None])
     else:
-        elev = np.clip(dz, 0, 1)
+        norm = np.sqrt(dx * dx + dy * dy + dz * dz)
+        t = np.sqrt(np.clip(dz / norm, 0, 1))[..., None]
         sky_top = np.array([rng.uniform(170, 230), rng.uniform(110, 160), rng.uniform(40, 90)],
                            np.float32)
-        sky_low = np.array([235, 225, 215], np.float32) * rng.uniform(0.85, 1.0)
-        t = np.sqrt(elev)[:, None]
+        sky_low = (np.array([235, 225, 215]) * rng.uniform(0.85, 1.0)).astype(np.float32)
         sky = sky_low * (1 - t) + sky_top * t
         grass = rng.random() < 0.5
         ground_col = (np.array([rng.uniform(40, 80), rng.uniform(110, 160), rng.uniform(60, 100)])
-                      if grass else np.full(3, rng.uniform(90, 170)) + rng.uniform(-15, 15, 3))
-        G = C + rays * np.where(np.isfinite(ground_s), ground_s, 0)[:, None]
+                      if grass else np.full(3, rng.uniform(90, 170)) + rng.uniform(-15, 15, 3)
+                      ).astype(np.float32)
         if grass:
-            pattern = 0.9 + 0.1 * np.sin(G[:, 0] * 3.1) * np.sin(G[:, 1] * 2.3)
+            pattern = 0.9 + 0.1 * np.sin(gx * 3.1) * np.sin(gy * 2.3)
         else:
-            slab = rng.uniform(0.5, 1.5)
-            gx = np.abs((G[:, 0] / slab) % 1 - 0.5)
-            gy = np.abs((G[:, 1] / slab) % 1 - 0.5)
-            pattern = np.where(np.maximum(gx, gy) > 0.47, 0.75, 1.0)
+            slab = np.float32(rng.uniform(0.5, 1.5))
+            ex = np.abs((gx / slab) % 1 - 0.5)
+            ey = np.abs((gy / slab) % 1 - 0.5)
+            pattern = np.where(np.maximum(ex, ey) > 0.47, 0.75, 1.0).astype(np.float32)
         # Fade the ground texture into haze with distance.
-        haze = np.clip(ground_s / 80.0, 0, 1)[:, None]
-        ground = (ground_col * pattern[:, None]) * (1 - haze) + sky_low * haze
-        img = np.where(np.isfinite(ground_s)[:, None], ground, sky)
-    img = img.reshape(H, W, 3).astype(np.float32)
+        haze = np.clip(gs * norm / 80.0, 0, 1)[..., None]
+        ground = (ground_col * pattern[..., None]) * (1 - haze) + sky_low * haze
+        img = np.where(down[..., None], ground, sky)
+    img = img.astype(np.float32)
     img += (_noise(rng, H, W, 4) * 5 + _noise(rng, H, W, 25) * 10)[:, :, None]
     return cv2.resize(img, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
 
@@ -151,6 +154,8 @@ def _part_colours(rng: np.random.Generator, n_people: int) -> list[dict]:
             "hips": trousers,
             "upper_arm": shirt, "forearm": shirt if long_sleeves else skin, "hand": skin,
             "thigh": trousers, "shank": skin if shorts else trousers, "foot": shoes,
+            "seat": np.array([rng.uniform(40, 90), rng.uniform(60, 110), rng.uniform(90, 150)],
+                             np.float32),
         })
     return out
 
@@ -159,7 +164,7 @@ def _normals(prim, P: np.ndarray) -> np.ndarray:
     """(N, 3) unit surface normals at points P (N, 3) of a camera-frame primitive."""
     if isinstance(prim, Capsule):
         ba = prim.b - prim.a
-        h = np.clip(((P - prim.a) @ ba) / float(ba @ ba), 0, 1)
+        h = np.clip(((P - prim.a) @ ba) / max(float(ba @ ba), 1e-12), 0, 1)
         n = P - prim.a - h[:, None] * ba
     else:
         q = ((P - prim.centre) @ prim.axes) / prim.semi ** 2
@@ -235,6 +240,7 @@ def render_scene(scene: Scene, rng: np.random.Generator) -> Rendering:
             tile = img[y0:y1, x0:x1]
             tile[front] = base * shade[:, None]
             zb[front] = s[front]
-            person_index[y0:y1, x0:x1][front] = pi
+            # Furniture is drawn and hides things, but is nobody's silhouette.
+            person_index[y0:y1, x0:x1][front] = -1 if prim.part == "seat" else pi
     out = np.clip(img, 0, 255).astype(np.uint8)
     return Rendering(image=out, person_index=person_index, depth=depth)

@@ -14,7 +14,7 @@ surface over the joint, occluded (v=1) otherwise, unlabelled (v=0) outside the i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -93,6 +93,14 @@ class WorldConfig:
             return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
 
         return cls(**{k: tup(v) for k, v in data.items()})
+
+    @classmethod
+    def from_yaml(cls, path) -> "WorldConfig":
+        """Load from a YAML mapping of field names to values."""
+        import yaml
+
+        with open(path) as fh:
+            return cls.from_dict(yaml.safe_load(fh) or {})
 
 
 # ------------------------------------------------------------------------------------- rotations
@@ -330,8 +338,8 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
 
     p[J["head_top"]] = on_head([0.0, 0.0, 1.0], 1.01)
     p[J["nose"]] = on_head([1.0, 0.0, -0.25], 1.12)
-    p[J["left_eye"]] = on_head([1.0, 0.42, 0.12], 1.02)
-    p[J["right_eye"]] = on_head([1.0, -0.42, 0.12], 1.02)
+    p[J["left_eye"]] = on_head([1.0, 0.42, 0.12], 1.04)
+    p[J["right_eye"]] = on_head([1.0, -0.42, 0.12], 1.04)
     p[J["left_ear"]] = on_head([-0.1, 1.0, -0.05], 1.04)
     p[J["right_ear"]] = on_head([-0.1, -1.0, -0.05], 1.04)
 
@@ -467,11 +475,12 @@ def sample_pose_angles(rng: np.random.Generator, pose: str) -> PoseAngles:
             elbow=(_u(rng, 30, 100), _u(rng, 30, 100)),
             torso_lean=_u(rng, -10, 20), torso_twist=float(n(0, 6)), **head)
     if pose == "lying":
+        # Limbs mostly in the body plane (arms along the body or spread, overhead), on the ground.
         return PoseAngles(
-            hip_flex=(_u(rng, -5, 40), _u(rng, -5, 40)), hip_abd=(_u(rng, 0, 25), _u(rng, 0, 25)),
-            knee=(_u(rng, 0, 60), _u(rng, 0, 60)),
-            shoulder_flex=(_u(rng, -20, 170), _u(rng, -20, 170)),
-            shoulder_abd=(_u(rng, 5, 80), _u(rng, 5, 80)), elbow=(_u(rng, 0, 90), _u(rng, 0, 90)),
+            hip_flex=(_u(rng, -5, 30), _u(rng, -5, 30)), hip_abd=(_u(rng, 0, 25), _u(rng, 0, 25)),
+            knee=(_u(rng, 0, 50), _u(rng, 0, 50)),
+            shoulder_flex=(_u(rng, -15, 25), _u(rng, -15, 25)),
+            shoulder_abd=(_u(rng, 5, 160), _u(rng, 5, 160)), elbow=(_u(rng, 0, 70), _u(rng, 0, 70)),
             torso_lean=_u(rng, -5, 10), head_nod=_u(rng, -10, 30), head_yaw=float(n(0, 30)))
     if pose == "jumping":
         arms_up = rng.random() < 0.6
@@ -501,8 +510,14 @@ def build_person(rng: np.random.Generator, pose: str, height: float, is_child: b
     ang = sample_pose_angles(rng, pose).clamped()
     root = None
     if pose == "lying":
-        kind = int(rng.integers(4))
+        kind = int(rng.integers(4))  # on the back, on the front, on the right / left side
         root = (rot_y(-math.pi / 2), rot_y(math.pi / 2), rot_x(math.pi / 2), rot_x(-math.pi / 2))[kind]
+        if kind >= 2:
+            # On the side, spreading limbs would lift the body: limbs forwards, not sideways.
+            ang = replace(ang, hip_abd=(_u(rng, 0, 8), _u(rng, 0, 8)),
+                          shoulder_abd=(_u(rng, 0, 12), _u(rng, 0, 12)),
+                          shoulder_flex=(_u(rng, 0, 100), _u(rng, 0, 100)),
+                          hip_flex=(_u(rng, 0, 70), _u(rng, 0, 70))).clamped()
     joints, body = forward_kinematics(shape, ang, root)
     R = rot_z(yaw)
     joints = joints @ R.T
@@ -515,7 +530,23 @@ def build_person(rng: np.random.Generator, pose: str, height: float, is_child: b
     t = np.array([position_xy[0], position_xy[1], lift])
     joints = joints + t
     body = _transform_body(body, np.eye(3), t)
+    if pose == "sitting":
+        body = body + (_seat(joints, shape),)
     return Person3D(joints, pose, is_child, height, body, ang, shape)
+
+
+def _seat(joints: np.ndarray, shape: BodyShape) -> Capsule:
+    """A stool under a sitting person's pelvis: a vertical capsule from the ground to the seat.
+
+    It belongs to nobody's joints, so it hides joints behind it like any other object."""
+    seat_top = joints[J["pelvis"], 2] - shape.r_thigh
+    r = min(0.16 + 0.05 * shape.height / 1.75, 0.5 * seat_top)
+    # Centred a little behind the hips so the thighs rest on it.
+    hips = 0.5 * (joints[J["left_hip"]] + joints[J["right_hip"]])
+    knees = 0.5 * (joints[J["left_knee"]] + joints[J["right_knee"]])
+    back = hips[:2] - 0.15 * (knees[:2] - hips[:2])
+    return Capsule(np.array([back[0], back[1], r]), np.array([back[0], back[1], seat_top - r]), r,
+                   "seat", ())
 
 
 def footprint_radius(person: Person3D) -> float:
@@ -707,11 +738,12 @@ def _capsule_entry(u: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.
     qc = baba * oaoa - baoa * baoa - r * r * baba
     h = qb * qb - qa * qc
     best = np.full(len(u), np.inf)
-    ok = (h >= 0) & (qa > 1e-12)
-    t = np.where(ok, (-qb - np.sqrt(np.maximum(h, 0))) / np.where(qa > 1e-12, qa, 1.0), np.inf)
-    y = baoa + t * bard
-    ok &= (y > 0) & (y < baba) & (t > 0)
-    best = np.where(ok, t, best)
+    if baba > 1e-12:  # the cylinder (a zero-length capsule is a sphere)
+        ok = (h >= 0) & (qa > 1e-12)
+        t = (-qb - np.sqrt(np.maximum(h, 0))) / np.where(ok, qa, 1.0)
+        y = baoa + t * bard
+        ok &= (y > 0) & (y < baba) & (t > 0)
+        best = np.where(ok, t, best)
     for end in (a, b):  # the two end spheres
         oc = -end
         bb = u @ oc
@@ -746,7 +778,7 @@ def primitive_contains(prim, X: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """(N,) bool: points X (N,3) inside the primitive grown by ``margin`` metres."""
     if isinstance(prim, Capsule):
         ba = prim.b - prim.a
-        h = np.clip(((X - prim.a) @ ba) / float(ba @ ba), 0.0, 1.0)
+        h = np.clip(((X - prim.a) @ ba) / max(float(ba @ ba), 1e-12), 0.0, 1.0)
         dist = np.linalg.norm(X - prim.a - h[:, None] * ba, axis=1)
         return dist < prim.radius + margin
     q = ((X - prim.centre) @ prim.axes) / (prim.semi + margin)
@@ -783,7 +815,7 @@ def occlusion(scene: Scene, tolerance: float = 0.01) -> np.ndarray:
                 if qi == pi:
                     own = np.zeros(NUM_POINTS, dtype=bool)
                     own[list(prim.points)] = True
-                    own |= primitive_contains(prim, Xp, margin=0.005)
+                    own |= primitive_contains(prim, Xp)
                     hides &= ~own
                 out[pi] |= hides
     return out
