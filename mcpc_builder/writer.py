@@ -53,6 +53,12 @@ def write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def _strings(index: np.ndarray, values: list[str]) -> pa.Array:
+    """A string column ``values[index]`` built through a dictionary (fast, no pandas)."""
+    return pa.DictionaryArray.from_arrays(pa.array(index, pa.int32()),
+                                          pa.array(values, pa.string())).cast(pa.string())
+
+
 def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarray,
                   scale: np.ndarray, grounded: np.ndarray) -> pa.Table:
     """The persons rows of one shard.
@@ -68,10 +74,10 @@ def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarra
         pa.array(np.ascontiguousarray(a).reshape(-1), type=t), k)
     columns = [
         pa.array(person_id, pa.int64()),
-        pa.array(np.full(n, table.source, object), pa.string()),
-        pa.array(np.full(n, table.split, object), pa.string()),
+        _strings(np.zeros(n, np.int32), [table.source]),
+        _strings(np.zeros(n, np.int32), [table.split]),
         pa.array(image_id, pa.int64()),
-        pa.array(np.asarray(table.image_paths, object)[img], pa.string()),
+        _strings(img.astype(np.int32), [str(p) for p in table.image_paths]),
         pa.array(np.asarray(table.image_width, np.int32)[img], pa.int32()),
         pa.array(np.asarray(table.image_height, np.int32)[img], pa.int32()),
         flat(table.bbox.astype(np.float32), 4, pa.float32()),
@@ -86,8 +92,6 @@ def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarra
 
 def pairs_arrow(pairs: Pairs, person_id: np.ndarray) -> pa.Table:
     """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids."""
-    names = pa.array(list(RULE_NAMES), pa.string())
-    prior = pa.DictionaryArray.from_arrays(pa.array(pairs.rule.astype(np.int32)), names)
     columns = [
         pa.array(person_id[pairs.person_a], pa.int64()),
         pa.array(pairs.joint_a, pa.int8()),
@@ -95,7 +99,7 @@ def pairs_arrow(pairs: Pairs, person_id: np.ndarray) -> pa.Table:
         pa.array(pairs.joint_b, pa.int8()),
         pa.array(pairs.label, pa.int8()),
         pa.array(pairs.confidence.astype(np.float32), pa.float32()),
-        prior.cast(pa.string()),
+        _strings(pairs.rule.astype(np.int32), list(RULE_NAMES)),
         pa.array(pairs.margin.astype(np.float32), pa.float32()),
     ]
     return pa.Table.from_arrays(columns, schema=PAIRS_SCHEMA)
