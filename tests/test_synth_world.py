@@ -189,7 +189,9 @@ def test_joints_outside_the_image_are_unlabelled():
     person = _standing(rng, (1.92, 3.0), -math.pi / 2)
     scene = w.Scene(cam, [person])
     uv, z, vis = scene.keypoints()
-    inside = (uv[0, :, 0] >= 0) & (uv[0, :, 0] < 640) & (uv[0, :, 1] >= 0) & (uv[0, :, 1] < 480)
+    # Pixel centres are integers: the image covers [-0.5, 639.5) x [-0.5, 479.5).
+    inside = ((uv[0, :, 0] >= -0.5) & (uv[0, :, 0] < 639.5) & (uv[0, :, 1] >= -0.5)
+              & (uv[0, :, 1] < 479.5))
     assert inside.any() and (~inside).any()
     assert np.all(vis[0, ~inside] == 0)
     assert np.all(vis[0, inside] > 0)

@@ -17,6 +17,7 @@ small to label have an ``annorect`` without ``annopoints`` (empty field); a few 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .render import render_scene
 from .world import WorldConfig, project_camera, sample_scene, visibility
 
 MAT_NAME = "mpii_human_pose_v1_u12_1.mat"
+MAT_HEADER = "MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Fri Jan 10 12:00:00 2014"
 MPII_FROM_BODY = np.array([BODY_POINTS.index(p) for p in MPII16.body_points])
 MCPC_FROM_BODY = np.array([BODY_POINTS.index(p) for p in MCPC21.body_points])
 TEST_FRACTION = 0.2           # images with img_train = 0
@@ -161,9 +163,13 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
         "act": act,
         "video_list": vids,
     }
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"RELEASE": release}, do_compression=False, oned_as="row")
+    data = bytearray(buf.getvalue())
+    # The 116-byte text header carries a creation time; a fixed one keeps files reproducible.
+    data[:116] = MAT_HEADER.ljust(116).encode("ascii")
     tmp = out_dir / (MAT_NAME + ".tmp")
-    with open(tmp, "wb") as fh:
-        scipy.io.savemat(fh, {"RELEASE": release}, do_compression=False, oned_as="row")
+    tmp.write_bytes(bytes(data))
     tmp.replace(out_dir / MAT_NAME)
     for split in ("train", "valid"):
         path = out_dir / "annot" / f"{split}.json"

@@ -602,9 +602,11 @@ class Camera:
         return project_camera(self.to_camera(X_world), self.K)
 
     def in_image(self, uv: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """(...,) bool: in front of the camera and inside [0, width) x [0, height)."""
-        return ((z > 1e-6) & (uv[..., 0] >= 0) & (uv[..., 0] < self.width)
-                & (uv[..., 1] >= 0) & (uv[..., 1] < self.height))
+        """(...,) bool: in front of the camera and on a pixel, i.e. inside
+        [-0.5, width - 0.5) x [-0.5, height - 0.5) (pixel centres are integers), so a rounded
+        coordinate is always a valid pixel index."""
+        return ((z > 1e-6) & (uv[..., 0] >= -0.5) & (uv[..., 0] < self.width - 0.5)
+                & (uv[..., 1] >= -0.5) & (uv[..., 1] < self.height - 0.5))
 
 
 def project_camera(X_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
