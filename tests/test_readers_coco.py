@@ -165,6 +165,12 @@ def test_images_without_people_are_counted_and_left_out(tmp_path):
     assert list(table.image_paths) == ["val2017/000000000002.jpg"]
 
 
+def test_file_without_annotations_gives_an_empty_table_counting_its_images(tmp_path):
+    table = read_coco(_write_root(tmp_path, []), "val2017")
+    assert len(table) == 0 and table.num_images == 0
+    assert dict(table.skipped) == {"images_without_people": 3}
+
+
 BAD_RECORDS = {
     "bad_keypoint_count": dict(keypoints=[30, 20, 2] * 16),
     "out_of_image": dict(keypoints=_kp({"nose": (102.5, 20)})),

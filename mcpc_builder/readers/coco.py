@@ -15,7 +15,6 @@ and conversion runs on numpy arrays; the only Python work per annotation is gath
 from __future__ import annotations
 
 import os
-from collections import Counter
 from itertools import chain
 from pathlib import Path
 
@@ -46,7 +45,7 @@ class _Annotation(msgspec.Struct, gc=False):
     id: int | None = None
     image_id: int | None = None
     category_id: int = PERSON_CATEGORY
-    iscrowd: int = 0
+    iscrowd: int | bool = 0
     num_keypoints: int | None = None
     keypoints: list[float] | None = None
     bbox: list[float] | None = None
@@ -85,18 +84,10 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
 
 def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: Path,
            check_images: bool) -> PersonTable:
-
     images = _image_arrays(ann_file, coco.images)
     anns = coco.annotations
     n = len(anns)
     reason = np.zeros(n, np.uint8)
-    examples: dict[str, str] = {}
-    if n == 0:
-        skipped = Counter({"images_without_people": len(images["id"])} if len(images["id"]) else {})
-        report_skips(ann_file, skipped, examples)
-        table = PersonTable.empty(SOURCE, split)
-        table.skipped = skipped
-        return table
 
     # Gather fields (one light pass each); None marks a missing field.
     category = np.array([a.category_id for a in anns], np.int64)
@@ -148,8 +139,9 @@ def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: P
     with_people[img_pos[known]] = True
     if (~with_people).any():
         skipped["images_without_people"] = int((~with_people).sum())
+    examples = {}
     for name in skipped:
-        if name in REASON_CODE and name != "images_without_people":
+        if name != "images_without_people":
             i = int(np.flatnonzero(reason == REASON_CODE[name])[0])
             examples[name] = f"annotations[{i}] (id {ann_id[i]})"
     report_skips(ann_file, skipped, examples)

@@ -35,8 +35,7 @@ from ..persons import PersonTable
 from .assemble import assemble_table, relative_image_dir, report_skips
 from .jpeg_size import image_size
 from .json_file import decode_json, gc_paused
-from .screening import (KEEP, REASON_CODE, count_reasons, first_reason, screen_bbox,
-                        screen_points)
+from .screening import KEEP, REASON_CODE, count_reasons, screen_bbox, screen_points
 
 SOURCE = "mpii"
 NUM_JOINTS = MPII16.num_joints  # 16
@@ -311,6 +310,8 @@ def _as_list(value) -> list:
 
 def _number(value) -> float | None:
     """A MATLAB scalar as float: None if empty / missing / unparsable ('1' and '0' accepted)."""
+    if isinstance(value, (int, float, np.integer, np.floating)):  # the common case
+        return float(value)
     if value is None:
         return None
     if isinstance(value, np.ndarray):
