@@ -38,7 +38,7 @@ preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
 	$(VENV)/bin/mcpc-build preview --build $(MCPC) --n 8 --out $(OUT)/preview
 
 pretrain:  ## pre-train on MCPC shards (MCPC=DIR CONFIG=FILE GPUS=N for torchrun)
-	$(PY) -m pipelines.pretrain --mcpc $(MCPC) --config $(CONFIG) --gpus $(GPUS)
+	$(PY) -m pipelines.pretrain --mcpc $(MCPC) --config $(CONFIG) --gpus $(GPUS) --out $(OUT)/pretrain
 
 finetune:  ## fine-tune on DATASET=h36m|3dhp (INIT=checkpoint|scratch; H36M_ROOT / MPI3DHP_ROOT for real data)
 	$(PY) -m pipelines.finetune --dataset $(DATASET) --init $(INIT) --gpus $(GPUS)
@@ -55,7 +55,7 @@ bench-build:  ## builder vs JSON parse vs per-person loop at COCO-train scale
 	$(PY) -m pipelines.bench.bench_build --out $(OUT)/bench-build
 
 bench-train:  ## loader and training-step throughput
-	$(PY) -m pipelines.bench.bench_train --out $(OUT)/bench-train
+	$(PY) -m pipelines.bench.bench_train --mcpc $(MCPC) --out $(OUT)/bench-train
 
 clean:  ## remove outputs (not the venv)
 	rm -rf $(OUT)

@@ -33,12 +33,15 @@ _JOINT_DEPTH[17:] = 0.0
 
 
 def write_tiny_build(out: Path, n_images: int = 6, image_size: tuple[int, int] = (128, 96),
-                     seed: int = 0, n_val_images: int = 2, shards: int = 2) -> Path:
+                     seed: int = 0, n_val_images: int = 2, shards: int = 2,
+                     ground_truth: bool = False) -> Path:
     """Write images + shards + manifest under ``out``; return the build directory.
 
     Persons alternate 1 and 2 per image; the last ``n_val_images`` images are split "val".
     Pairs: left/right shoulder, hip, knee, ankle of each person (label from ``_JOINT_DEPTH``),
     one equal pair (pelvis, thorax), and a cross-person pair (nose of person 0 nearer).
+    ``ground_truth``: also write ``source/ground_truth/person_keypoints_all.npz`` as the synthetic
+    COCO writer does (``ann_id``, ``image_id``, ``joints_cam`` with z = 3 m + ``_JOINT_DEPTH``).
     """
     rng = np.random.default_rng(seed)
     out = Path(out)
@@ -99,6 +102,14 @@ def write_tiny_build(out: Path, n_images: int = 6, image_size: tuple[int, int] =
         pq.write_table(pa.Table.from_pylist(keep, schema=PERSONS_SCHEMA), build / PERSONS_SHARD.format(s))
         pq.write_table(pa.Table.from_pylist(keep_pairs, schema=PAIRS_SCHEMA), build / PAIRS_SHARD.format(s))
     del image_of
+    if ground_truth:
+        (root / "ground_truth").mkdir(exist_ok=True)
+        joints = np.zeros((len(persons), 21, 3), np.float32)
+        joints[:, :, :2] = _TEMPLATE
+        joints[:, :, 2] = 3.0 + _JOINT_DEPTH
+        np.savez(root / "ground_truth" / "person_keypoints_all.npz",
+                 ann_id=np.array([p["source_ann_id"] for p in persons], np.int64),
+                 image_id=np.array([p["image_id"] for p in persons], np.int64), joints_cam=joints)
     manifest = {"schema_version": SCHEMA_VERSION, "builder_version": "fixture",
                 "sources": {"coco": {"root": str(root.resolve())}}}
     (build / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))

@@ -1,0 +1,108 @@
+"""Pre-training end to end: configs, `python -m pipelines.pretrain` (in-process and torchrun)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mcpc_fixture import write_tiny_build
+from pipelines.pretrain import ground_truth_depths, main, unlabelled_pair_accuracy
+from wsp_model.config import DataConfig, PretrainConfig, load_config, save_config
+from wsp_model.engine import load_checkpoint
+from wsp_model.mcpc_data import read_build
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_SETS = ["--set", "data.crop_size=32", "--set", "data.max_pairs=8", "--set", "model.width=4",
+             "--set", "model.deconv_filters=8", "--set", "train.max_steps=4", "--set",
+             "train.batch_size=2", "--set", "train.num_workers=0", "--set", "train.log_every=2",
+             "--set", "train.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    return write_tiny_build(tmp_path_factory.mktemp("mcpc"), ground_truth=True)
+
+
+@pytest.mark.parametrize("name", ["pretrain_small.yaml", "pretrain_r50.yaml"])
+def test_shipped_configs_load_into_frozen_dataclasses(name):
+    cfg = load_config(PretrainConfig, REPO / "pipelines" / "configs" / name)
+    assert cfg.model.depth in (18, 50) and cfg.data.crop_size in (128, 256)
+    with pytest.raises(Exception):
+        cfg.train.lr = 1.0  # frozen
+
+
+def test_config_with_a_misspelt_key_is_refused(tmp_path):
+    (tmp_path / "c.yaml").write_text("train:\n  max_step: 3\n")
+    with pytest.raises(ValueError, match="max_step"):
+        load_config(PretrainConfig, tmp_path / "c.yaml")
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    cfg = PretrainConfig(data=DataConfig(crop_size=96, val_splits=("val",)))
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(PretrainConfig, tmp_path / "c.yaml") == cfg
+
+
+class _DepthIsX(nn.Module):
+    """Depth grows with image x: orders exactly the fixture's left (near) / right (far) pairs."""
+
+    def __init__(self, sign=1.0):
+        super().__init__()
+        self.sign = sign
+
+    def forward(self, image):
+        b, _, h, w = image.shape
+        ramp = torch.arange(w, dtype=torch.float32).expand(b, 1, h, w)
+        return {"depth": self.sign * ramp, "heatmaps": torch.zeros(b, 21, h, w)}
+
+
+def test_unlabelled_pairs_exclude_labelled_ones_and_score_against_true_depth(build):
+    tables = read_build(build)
+    truth = ground_truth_depths(build.parent / "source")
+    cfg = PretrainConfig(data=DataConfig(crop_size=64))
+    m = unlabelled_pair_accuracy(_DepthIsX(), tables, cfg, truth, ("val",))
+    # Val: 3 persons; per full person 140 pairs with a true-depth gap, 4 of them labelled; the
+    # person without ears has 116, 4 labelled.
+    assert m["persons"] == 3
+    assert m["labelled_pairs"] == 12 and m["unlabelled_pairs"] == 136 + 136 + 112
+    assert m["labelled_pair_acc_vs_truth"] == 1.0
+    assert unlabelled_pair_accuracy(_DepthIsX(-1.0), tables, cfg, truth, ("val",))[
+        "labelled_pair_acc_vs_truth"] == 0.0
+
+
+def test_pipeline_trains_and_writes_checkpoint_logs_curves_and_evidence(build, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["--mcpc", str(build), "--out", str(run), *TINY_SETS]) == 0
+    for name in ("checkpoint.pt", "config.yaml", "train_log.csv", "val_log.csv", "curves.png",
+                 "unlabelled_pairs.json"):
+        assert (run / name).exists(), name
+    assert load_config(PretrainConfig, run / "config.yaml").train.max_steps == 4
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["step"] == 4 and ck["meta"]["config"]["model"]["width"] == 4
+    ev = json.loads((run / "unlabelled_pairs.json").read_text())
+    assert set(ev) == {"trained_val", "trained_train", "initial_val", "initial_train"}
+    assert "held-out MCPC pairs: pair_acc" in capsys.readouterr().out
+
+
+def test_missing_build_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "manifest.json").write_text("{not json")
+    assert main(["--mcpc", str(tmp_path / "b"), "--out", str(tmp_path / "r"), *TINY_SETS]) == 2
+    assert "manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gpus_2_relaunches_under_torchrun_with_two_ranks(build, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.pretrain", "--mcpc", str(build),
+                           "--out", str(tmp_path / "run"), "--gpus", "2",
+                           "--skip-unlabelled-eval", *TINY_SETS],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ck["world_size"] == 2 and ck["data"]["samples_consumed"] == 4 * 2 * 2
