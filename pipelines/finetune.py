@@ -5,7 +5,7 @@
 
 The data root is ``--data-root``, else ``$H36M_ROOT`` / ``$MPI3DHP_ROOT``, else the embedded
 synthetic default (generated on first use). ``--init scratch`` trains the same network from He
-initialisation. ``--gpus N`` (N > 1) relaunches itself under torchrun; the engine resumes from
+initialisation. ``--gpus N`` (N >= 1) relaunches itself under torchrun; the engine resumes from
 ``<out>/checkpoint.pt`` when it exists.
 """
 
@@ -29,25 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset root (default $H36M_ROOT / $MPI3DHP_ROOT, else the "
                              "embedded synthetic default)")
     parser.add_argument("--out", default=None, help="run directory (default out/finetune-<dataset>)")
-    parser.add_argument("--gpus", type=int, default=0, help="N > 1: relaunch under torchrun")
+    parser.add_argument("--gpus", type=int, default=0,
+                        help="N >= 1: relaunch under torchrun with N processes (0: this process)")
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
 
 
-def _relaunch_with_torchrun(n: int) -> int:
-    argv = [a for a in sys.argv[1:]]
-    if "--gpus" in argv:
-        i = argv.index("--gpus")
-        del argv[i:i + 2]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-           "-m", "pipelines.finetune", *argv]
-    os.execv(sys.executable, cmd)
-    return 0  # not reached
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    from wsp_model.cli import relaunch_under_torchrun, under_launcher
+    from wsp_model.pose3d_data import resolve_root
 
-
-def run(args: argparse.Namespace) -> int:
-    if args.gpus > 1 and "RANK" not in os.environ:
-        return _relaunch_with_torchrun(args.gpus)
+    if args.gpus >= 1 and not under_launcher():
+        resolve_root(args.dataset, args.data_root)  # make the default data once, before N ranks
+        return relaunch_under_torchrun("pipelines.finetune",
+                                       list(sys.argv[1:] if argv is None else argv), args.gpus)
     from wsp_model.config import replace
     from wsp_model.finetune import finetune, load_finetune_config
 
@@ -76,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args, argv)
     except FileNotFoundError as err:
         print(f"finetune: error: {err}", file=sys.stderr)
         return 2
