@@ -32,17 +32,17 @@ class Combined:
 
 
 def canonical(pairs: Pairs) -> Pairs:
-    """Each pair with (person_a, joint_a) <= (person_b, joint_b), label flipped where swapped."""
+    """Each pair with (person_a, joint_a) <= (person_b, joint_b), label flipped where swapped.
+
+    Works in place on ``pairs`` (and returns it).
+    """
     a = pairs.person_a * NUM_JOINTS + pairs.joint_a
     b = pairs.person_b * NUM_JOINTS + pairs.joint_b
-    swap = a > b
-    out = Pairs(*(getattr(pairs, f).copy() for f in
-                  ("person_a", "joint_a", "person_b", "joint_b", "label", "confidence", "margin",
-                   "rule")))
-    out.person_a[swap], out.person_b[swap] = pairs.person_b[swap], pairs.person_a[swap]
-    out.joint_a[swap], out.joint_b[swap] = pairs.joint_b[swap], pairs.joint_a[swap]
-    out.label[swap] = -pairs.label[swap]
-    return out
+    swap = np.flatnonzero(a > b)
+    pairs.person_a[swap], pairs.person_b[swap] = pairs.person_b[swap], pairs.person_a[swap]
+    pairs.joint_a[swap], pairs.joint_b[swap] = pairs.joint_b[swap], pairs.joint_a[swap]
+    pairs.label[swap] = -pairs.label[swap]
+    return pairs
 
 
 def combine(parts: list[Pairs], num_persons: int) -> Combined:
@@ -51,7 +51,7 @@ def combine(parts: list[Pairs], num_persons: int) -> Combined:
     Arguments:
         parts: each rule's labels (rows refer to one person table of ``num_persons`` rows).
     """
-    pairs = canonical(Pairs.concat(parts))
+    pairs = canonical(Pairs.concat(parts))  # concat copies, so canonical may work in place
     r = len(RULE_NAMES)
     produced = np.bincount(pairs.rule, minlength=r).astype(np.int64)
     if len(pairs) == 0:
@@ -59,22 +59,27 @@ def combine(parts: list[Pairs], num_persons: int) -> Combined:
     n21 = max(num_persons, 1) * NUM_JOINTS
     key = ((pairs.person_a * NUM_JOINTS + pairs.joint_a) * n21
            + pairs.person_b * NUM_JOINTS + pairs.joint_b)
-    # Within a key, highest confidence first (then rule order) so the group's first row is the
-    # one kept; every tie is broken by a fixed order, so the result is deterministic.
-    order = np.lexsort((pairs.rule, -pairs.confidence, key))
-    pairs, key = pairs.take(order), key[order]
+    # One int64 sort key: the pair, then highest confidence first (quantised to 1/2^14), then
+    # rule order, so the group's first row is the one kept and every tie is broken by a fixed
+    # order (deterministic). The pair key needs < 2^46 (20M persons per call).
+    assert n21 * n21 < (1 << 46), "too many persons for one combine call"
+    rank = np.round((1.0 - pairs.confidence.astype(np.float64)) * ((1 << 14) - 1)).astype(np.int64)
+    order = np.argsort((key << 17) | (rank << 3) | pairs.rule.astype(np.int64), kind="stable")
+    key = key[order]
     start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     size = np.diff(np.r_[start, len(key)])
-    lab = pairs.label.astype(np.int16)
+    lab = pairs.label[order].astype(np.int16)
     lo = np.minimum.reduceat(lab, start)
     hi = np.maximum.reduceat(lab, start)
     agree = lo == hi
-    bad_rows = np.repeat(~agree, size)
+    bad_rows = order[np.repeat(~agree, size)]
     dropped = np.bincount(pairs.rule[bad_rows], minlength=r).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        margin = np.fmax.reduceat(pairs.margin, start)
-    merged = pairs.take(start[agree])
-    merged.margin = margin[agree].astype(np.float32)
+    multi = agree & (size > 1)  # merged groups take the largest margin of their rows
+    merged = pairs.take(order[start[agree]])
+    if multi.any():
+        with np.errstate(invalid="ignore"):
+            margin = np.fmax.reduceat(pairs.margin[order], start)
+        merged.margin = margin[agree].astype(np.float32)
     return Combined(merged, produced, dropped)
 
 
@@ -117,8 +122,15 @@ def drop_person_pairs(pairs: Pairs, banned: np.ndarray) -> tuple[Pairs, np.ndarr
     r = len(RULE_NAMES)
     if len(banned) == 0 or len(pairs) == 0:
         return pairs, np.zeros(r, np.int64)
-    lo = np.minimum(pairs.person_a, pairs.person_b)
-    hi = np.maximum(pairs.person_a, pairs.person_b)
-    span = int(max(hi.max(), banned.max())) + 1
-    hit = np.isin(lo * span + hi, banned[:, 0] * span + banned[:, 1]) & (lo != hi)
+    cross = np.flatnonzero(pairs.person_a != pairs.person_b)
+    lo = np.minimum(pairs.person_a[cross], pairs.person_b[cross])
+    hi = np.maximum(pairs.person_a[cross], pairs.person_b[cross])
+    span = int(max(hi.max(initial=0), banned.max())) + 1
+    bad = np.sort(banned[:, 0] * span + banned[:, 1])
+    key = lo * span + hi
+    found = bad[np.minimum(np.searchsorted(bad, key), len(bad) - 1)] == key
+    hit = np.zeros(len(pairs), bool)
+    hit[cross[found]] = True
+    if not hit.any():
+        return pairs, np.zeros(r, np.int64)
     return pairs.take(~hit), np.bincount(pairs.rule[hit], minlength=r).astype(np.int64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import PriorConfig
-from .pairs import Pairs
+from .pairs import Pairs, image_groups
 
 L_SHO, R_SHO, L_HIP, R_HIP = 5, 6, 11, 12
 LIMB_ENDS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
@@ -51,12 +51,13 @@ def _regions(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
             np.concatenate([radius, t_radius]))
 
 
-def _segment_distance(x: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(K,) distance of points x (K, 2) to segments p-q (K, 2), pixels."""
-    d = q - p
-    t = np.einsum("kd,kd->k", x - p, d) / np.fmax(np.einsum("kd,kd->k", d, d), 1e-9)
-    closest = p + np.clip(t, 0.0, 1.0)[:, None] * d
-    return np.linalg.norm(x - closest, axis=-1)
+def _within(x: np.ndarray, p: np.ndarray, q: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(K,) bool: points x (K, 2) within ``radius`` (K,) of segments p-q (K, 2), pixels."""
+    dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
+    rx, ry = x[:, 0] - p[:, 0], x[:, 1] - p[:, 1]
+    t = np.clip((rx * dx + ry * dy) / np.fmax(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+    ex, ey = rx - t * dx, ry - t * dy
+    return np.hypot(ex, ey) <= radius
 
 
 def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray,
@@ -74,17 +75,31 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     owner, kind, p, q, radius = _regions(keypoints, visibility, scale, config)
     if len(occ_row) == 0 or len(owner) == 0:
         return Pairs.empty()
-    # Regions are sorted by owner row, hence by image; match each hidden joint with every
-    # region of its image.
     order = np.argsort(owner, kind="stable")
     owner, kind, p, q, radius = owner[order], kind[order], p[order], q[order], radius[order]
-    region_image = image_index[owner]
-    occ_image = image_index[occ_row]
-    lo = np.searchsorted(region_image, occ_image, side="left")
-    hi = np.searchsorted(region_image, occ_image, side="right")
-    count = hi - lo
-    o = np.repeat(np.arange(len(occ_row)), count)
-    r = np.repeat(lo, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    # First a coarse test per (hidden joint, person of its image): inside the box around the
+    # person's regions. Only the survivors are tested against each region of that person.
+    n = len(keypoints)
+    first = np.searchsorted(owner, np.arange(n), side="left")
+    count = np.searchsorted(owner, np.arange(n), side="right") - first
+    ends = np.concatenate([p, q])
+    pad = np.concatenate([radius, radius])
+    who = np.concatenate([owner, owner])
+    box_lo = np.full((n, 2), np.inf)
+    box_hi = np.full((n, 2), -np.inf)
+    np.minimum.at(box_lo, who, ends - pad[:, None])
+    np.maximum.at(box_hi, who, ends + pad[:, None])
+    start, end = image_groups(image_index)
+    span = end[occ_row] - start[occ_row]  # persons in the hidden joint's image
+    o = np.repeat(np.arange(len(occ_row)), span)
+    person = np.repeat(start[occ_row], span) + (
+        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    x = keypoints[occ_row[o], occ_joint[o]]
+    near = (count[person] > 0) & np.all((x >= box_lo[person]) & (x <= box_hi[person]), axis=1)
+    o, person = o[near], person[near]
+    k = count[person]
+    r = np.repeat(first[person], k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+    o = np.repeat(o, k)
     pr, pj, rr = occ_row[o], occ_joint[o], owner[r]
     same = pr == rr
     keep = ~same if not cfg.same_person else np.ones(len(o), bool)
@@ -94,8 +109,7 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     torso_joint = np.isin(pj, TORSO)
     keep &= ~(same & ((pj == a_end) | (pj == b_end) | ((kind[r] == 8) & torso_joint)))
     o, r, pr, pj, rr = o[keep], r[keep], pr[keep], pj[keep], rr[keep]
-    dist = _segment_distance(keypoints[pr, pj], p[r], q[r])
-    inside = dist <= radius[r]
+    inside = _within(keypoints[pr, pj], p[r], q[r], radius[r])
     r, pr, pj, rr = r[inside], pr[inside], pj[inside], rr[inside]
     # Covering joints: the capsule's two ends, or the four torso corners.
     cover = np.array([list(e) + [-1, -1] for e in LIMB_ENDS] + [list(TORSO)])[kind[r]]  # (M, 4)
