@@ -117,6 +117,7 @@ def test_coco_has_crowds_tiny_people_and_empty_images(coco_root):
                                               if a["num_keypoints"] > 0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools' decode on numpy 2
 def test_mask_rle_round_trips_through_pycocotools():
     from pycocotools import mask as mask_utils
 

@@ -149,7 +149,7 @@ def _part_colours(rng: np.random.Generator, n_people: int) -> list[dict]:
         long_sleeves = rng.random() < 0.5
         shorts = rng.random() < 0.3
         out.append({
-            "torso": shirt, "shoulders": shirt, "neck": skin, "head": skin,
+            "chest": shirt, "abdomen": shirt, "shoulders": shirt, "neck": skin, "head": skin,
             "hair": np.array(HAIR[int(rng.integers(len(HAIR)))], np.float32),
             "hips": trousers,
             "upper_arm": shirt, "forearm": shirt if long_sleeves else skin, "hand": skin,

@@ -144,8 +144,8 @@ class BodyShape:
     r_neck: float
     r_hand: float
     r_foot: float
-    torso_depth: float    # semi-axis front-back
-    torso_width: float    # semi-axis left-right
+    torso_depth: float    # chest semi-axis front-back
+    torso_width: float    # chest semi-axis left-right
 
 
 def sample_body(rng: np.random.Generator, height: float, is_child: bool) -> BodyShape:
@@ -175,7 +175,7 @@ def sample_body(rng: np.random.Generator, height: float, is_child: bool) -> Body
         upper_arm=0.186 * h * jit(), forearm=0.15 * h * jit(), foot=0.12 * h,
         r_thigh=0.042 * h * width, r_shank=0.029 * h * width, r_upper_arm=0.027 * h * width,
         r_forearm=0.021 * h * width, r_neck=0.03 * h, r_hand=0.026 * h, r_foot=0.022 * h,
-        torso_depth=0.068 * h * width, torso_width=0.125 * h * width,
+        torso_depth=0.064 * h * width, torso_width=0.118 * h * width,
     )
 
 
@@ -343,15 +343,16 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
     p[J["left_ear"]] = on_head([-0.1, 1.0, -0.05], 1.04)
     p[J["right_ear"]] = on_head([-0.1, -1.0, -0.05], 1.04)
 
-    torso_axis = p[J["thorax"]] - p[J["pelvis"]]
-    torso_len = float(np.linalg.norm(torso_axis))
-    z_ax = torso_axis / torso_len
-    x_ax = R_lower[:, 0] - z_ax * float(R_lower[:, 0] @ z_ax)
-    x_ax /= np.linalg.norm(x_ax)
-    torso_axes = np.stack([x_ax, np.cross(z_ax, x_ax), z_ax], axis=1)
+    # Torso: a chest (wide at the shoulders) over an abdomen/pelvis, each turning with its
+    # part of the spine.
+    L = shape.torso
     body = [
-        Ellipsoid(0.5 * (p[J["pelvis"]] + p[J["thorax"]]), torso_axes, np.array([shape.torso_depth, shape.torso_width, 0.6 * torso_len]),
-                  "torso", (J["pelvis"], J["spine"], J["thorax"])),
+        Ellipsoid(p[J["spine"]] + R_chest @ (up * 0.18 * L), R_chest,
+                  np.array([shape.torso_depth, shape.torso_width, 0.36 * L]),
+                  "chest", (J["spine"], J["thorax"])),
+        Ellipsoid(p[J["pelvis"]] + R_lower @ (up * 0.27 * L), R_lower,
+                  np.array([0.92 * shape.torso_depth, 0.82 * shape.torso_width, 0.34 * L]),
+                  "abdomen", (J["pelvis"], J["spine"])),
         Ellipsoid(head_centre, R_head, semi, "head", (J["head_top"],)),
         Capsule(p[J["thorax"]], p[J["upper_neck"]], shape.r_neck, "neck",
                 (J["thorax"], J["upper_neck"])),
