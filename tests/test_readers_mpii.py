@@ -173,6 +173,17 @@ def test_mat_duplicate_or_out_of_range_joint_id_is_a_bad_keypoint_count(tmp_path
     assert 100 not in tables["train"].source_ann_id
 
 
+def test_mat_point_without_coordinates_is_a_missing_field(tmp_path):
+    path = _write_mat(tmp_path)
+    mat = scipy.io.loadmat(path, struct_as_record=True)
+    rel = mat["RELEASE"][0, 0]
+    rel["annolist"][0, 0]["annorect"][0, 1]["annopoints"][0, 0]["point"][0, 0]["x"] = EMPTY
+    scipy.io.savemat(path, {"RELEASE": rel})
+    train = read_mpii_mat(path)["train"]
+    assert train.skipped["missing_field"] == 1
+    assert train.source_ann_id.tolist() == [0, 100]
+
+
 @pytest.mark.parametrize("content,message", [
     ({"foo": np.ones(2)}, "no struct RELEASE"),
     ({"RELEASE": {"img_train": np.ones(2)}}, "RELEASE has no field 'annolist'"),
