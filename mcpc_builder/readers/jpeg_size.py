@@ -18,10 +18,15 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE = frozenset(range(0xD0, 0xDA)) | {0x01}
 
 
+class ImageNotFound(DataError):
+    """The image file does not exist (a DataError, so callers may treat both alike)."""
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) in pixels of a JPEG or PNG file, read from its header.
 
-    Raises DataError naming the file if it is missing, not JPEG/PNG, or its header is cut short.
+    Raises ImageNotFound if the file is missing, DataError naming the file if it is not JPEG/PNG
+    or its header is cut short.
     """
     path = Path(path)
     try:
@@ -33,7 +38,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 f.seek(2)
                 return _jpeg_size(path, f)
     except FileNotFoundError:
-        raise DataError(path, "image file not found") from None
+        raise ImageNotFound(path, "image file not found") from None
     except OSError as err:
         raise DataError(path, f"cannot read image: {err.strerror or err}") from None
     raise DataError(path, "not a JPEG or PNG image (unknown header)")

@@ -33,7 +33,7 @@ from ..errors import DataError
 from ..joints import MPII16
 from ..persons import PersonTable
 from .assemble import assemble_table, relative_image_dir, report_skips
-from .jpeg_size import image_size
+from .jpeg_size import ImageNotFound, image_size
 from .json_file import decode_json, gc_paused
 from .screening import KEEP, REASON_CODE, count_reasons, screen_bbox, screen_points
 
@@ -70,8 +70,10 @@ def _finish(path: Path, split: str, *, reason: np.ndarray, image_name: list, ann
     for name in names:
         try:
             sizes[name] = image_size(image_dir / name)
-        except DataError as err:
-            sizes[name] = "missing_image" if "not found" in err.message else "bad_image"
+        except ImageNotFound:
+            sizes[name] = "missing_image"
+        except DataError:
+            sizes[name] = "bad_image"
     for i in np.flatnonzero(reason == KEEP):
         size = sizes[image_name[i]]
         if isinstance(size, str):
@@ -123,7 +125,7 @@ def derive_bbox(points: np.ndarray, labelled: np.ndarray, head: np.ndarray, widt
     Arguments:
         points: (N, J, 2) float64, 0-based pixels; labelled: (N, J) bool;
         head: (N, 4) float64 x1, y1, x2, y2 (NaN where absent); width, height: (N,) pixels.
-    Rows with nothing labelled come out NaN.
+    Rows with neither a labelled joint nor a head box come out NaN.
     """
     pts = np.where(labelled[..., None], points, np.nan)
     head_pts = head.reshape(-1, 2, 2)  # (x1, y1), (x2, y2)
