@@ -1,4 +1,5 @@
-"""The synthetic world: proportions, joint limits, ground contact, projection, visibility, motion."""
+"""The synthetic world: proportions, joint limits, ground contact, projection, visibility,
+motion."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The synthetic world: people built by forward kinematics, standing on the ground, seen by a camera.
+"""The synthetic world: people built by forward kinematics, on the ground, seen by a camera.
 
 World frame: metres, Z up, ground plane z = 0. Camera frame: OpenCV (x right, y down, z forward).
 Pixels: 0-based, x right, y down. Everything is drawn from one ``numpy.random.Generator`` so a seed
@@ -297,8 +297,8 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
         sgn = 1.0 if side == "left" else -1.0
         # Legs: hips on the pelvis line, thigh rotated (rotation, abduction, flexion), knee hinge.
         hip = R_pelvis @ np.array([0.0, sgn * shape.hip_half_width, 0.0])
-        R_thigh = (R_pelvis @ rot_z(sgn * _side(ang.hip_rot, i)) @ rot_x(sgn * _side(ang.hip_abd, i))
-                   @ rot_y(-_side(ang.hip_flex, i)))
+        R_thigh = (R_pelvis @ rot_z(sgn * _side(ang.hip_rot, i))
+                   @ rot_x(sgn * _side(ang.hip_abd, i)) @ rot_y(-_side(ang.hip_flex, i)))
         knee = hip + R_thigh @ (down * shape.thigh)
         R_shank = R_thigh @ rot_y(_side(ang.knee, i))     # a knee bends only backwards
         ankle = knee + R_shank @ (down * shape.shank)
@@ -512,7 +512,8 @@ def build_person(rng: np.random.Generator, pose: str, height: float, is_child: b
     root = None
     if pose == "lying":
         kind = int(rng.integers(4))  # on the back, on the front, on the right / left side
-        root = (rot_y(-math.pi / 2), rot_y(math.pi / 2), rot_x(math.pi / 2), rot_x(-math.pi / 2))[kind]
+        root = (rot_y(-math.pi / 2), rot_y(math.pi / 2),
+                rot_x(math.pi / 2), rot_x(-math.pi / 2))[kind]
         if kind >= 2:
             # On the side, spreading limbs would lift the body: limbs forwards, not sideways.
             ang = replace(ang, hip_abd=(_u(rng, 0, 8), _u(rng, 0, 8)),
@@ -668,6 +669,8 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
         rng: the only source of randomness.
         config: ranges and weights.
         n_people: force a number of people (else drawn from ``config.people_count_weights``).
+            The first person is always placed; a later one is dropped when 20 tries find no
+            free ground for it.
     """
     width, height = config.image_sizes[int(rng.integers(len(config.image_sizes)))]
     f = _u(rng, *config.focal_factor) * width
@@ -707,6 +710,13 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
                 people.append(person)
                 radii.append(r)
                 break
+        else:
+            if not people:  # nobody placed yet: put the first person at the group centre
+                d = float(np.clip(np.hypot(*group), lo, hi))
+                xy = group / np.hypot(*group) * d
+                person = build_person(rng, pose, stature, is_child, yaw, xy)
+                people.append(person)
+                radii.append(footprint_radius(person))
     # Aim at the group's mid-body height, with jitter so people are not always centred.
     if people:
         target = np.mean([p.joints_world[J["pelvis"]] for p in people], axis=0)
@@ -759,7 +769,7 @@ def _capsule_entry(u: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.
 
 def _ellipsoid_entry(u: np.ndarray, centre: np.ndarray, axes: np.ndarray, semi: np.ndarray
                      ) -> np.ndarray:
-    """Distance along unit rays ``u`` (N,3) from the origin to an ellipsoid's surface (inf: miss)."""
+    """Distance along unit rays ``u`` (N,3) from the origin into an ellipsoid (inf: miss)."""
     o = (axes.T @ (-centre)) / semi
     d = (u @ axes) / semi
     qa = np.sum(d * d, axis=1)
