@@ -17,8 +17,8 @@ least ``MIN_BBOX_MARGIN_PX``; joints are centres, the body reaches past wrists, 
 top), then clipped to the image.
 
 ``source_ann_id``: JSON: the record's index in the file's list; ``.mat``: imgidx * 100 + ridx
-(both 0-based). Persons are grouped by image: JSON in image-name order then list index, ``.mat``
-in ``annolist`` order then ``annorect`` order.
+(both 0-based). Persons are grouped by image, images in file-name order, and within an image
+by ``source_ann_id`` (list index, or annorect order).
 """
 
 from __future__ import annotations
