@@ -295,6 +295,12 @@ def test_json_bad_record_is_skipped_counted_and_logged(tmp_path, caplog, reason)
     assert str(path) in line and "[1]" in line
 
 
+def test_missing_image_folder_is_a_data_error(tmp_path):
+    path = _write_json(tmp_path, [_record("000000001.jpg")])
+    with pytest.raises(DataError, match="elsewhere: image folder not found"):
+        read_mpii_json(path, "train", image_dir=tmp_path / "elsewhere")
+
+
 def test_json_point_on_the_border_within_one_pixel_is_kept(tmp_path):
     rec = _record("000000001.jpg", {"right_ankle": (201, 151)})  # 0-based (200, 150)
     assert len(read_mpii_json(_write_json(tmp_path, [rec]), "train")) == 1

@@ -66,6 +66,9 @@ def _finish(path: Path, split: str, *, reason: np.ndarray, image_name: list, ann
     width = np.full(n, np.nan)
     height = np.full(n, np.nan)
     names = sorted({image_name[i] for i in np.flatnonzero(reason == KEEP)})
+    if names and not image_dir.is_dir():
+        raise DataError(image_dir, "image folder not found: MPII files hold no image sizes, so "
+                                   "the reader takes them from the images")
     sizes: dict[str, tuple[float, float] | str] = {}
     for name in names:
         try:
