@@ -1,0 +1,58 @@
+"""`wsp-predict` on a synthetic frame with a tiny fine-tuned-format checkpoint."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from wsp_model import head3d, predict
+from wsp_model.model import ResNetBackbone
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    base = tmp_path_factory.mktemp("predict")
+    torch.manual_seed(0)
+    model = head3d.IntegralPose3D(ResNetBackbone(18, 8), 17, 2, 16, 1000.0)
+    meta = {"kind": "finetune", "layout": "h36m17", "num_joints": 17, "dataset": "h36m",
+            "backbone": {"depth": 18, "width": 8, "init": "scratch"},
+            "head": {"deconv_layers": 2, "deconv_filters": 16, "depth_range_mm": 1000.0},
+            "crop": {"crop_size": 32, "padding": 1.15, "scale_jitter": 0.0, "shift_jitter": 0.0,
+                     "colour_jitter": 0.0}, "mean_crop_mm": 2000.0}
+    path = base / "ckpt.pt"
+    torch.save({"model": model.state_dict(), "meta": meta}, path)
+    img = np.full((120, 160, 3), 90, np.uint8)
+    cv2.line(img, (80, 20), (80, 100), (60, 90, 210), 6)
+    cv2.imwrite(str(base / "person.jpg"), img)
+    return base
+
+
+def test_predict_writes_root_relative_joints_json_and_png(checkpoint):
+    out = checkpoint / "result"
+    rc = predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"), "--image",
+                       str(checkpoint / "person.jpg"), "--bbox", "60,15,40,90", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads(out.with_suffix(".json").read_text())
+    p = np.array(doc["joints_3d_mm"])
+    assert p.shape == (17, 3) and np.allclose(p[0], 0.0)     # pelvis is the root
+    assert doc["joint_names"][1] == "right_hip" and doc["root_joint"] == "hip"
+    uv = np.array(doc["joints_2d_px"])
+    # 2D predictions lie inside the padded person box
+    assert (uv[:, 0] > 60 - 30).all() and (uv[:, 0] < 100 + 30).all()
+    # the assumed root depth makes the crop span mean_crop_mm: Z = 2000 * f / side
+    assert doc["assumed_root_depth_mm"] == pytest.approx(2000 * 160 / (1.15 * 90))
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_rejects_bad_inputs(checkpoint, tmp_path, capsys):
+    assert predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"),
+                         "--image", str(tmp_path / "missing.jpg")]) == 2
+    assert "not a readable image" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"), "--image",
+                      str(checkpoint / "person.jpg"), "--bbox", "1,2,3"])
+    torch.save({"model": {}, "meta": {"kind": "pretrain"}}, tmp_path / "pre.pt")
+    assert predict.main(["--checkpoint", str(tmp_path / "pre.pt"), "--image",
+                         str(checkpoint / "person.jpg")]) == 2
