@@ -33,6 +33,7 @@ ANGLE_LIMITS = {
     "elbow": (0.0, 150.0),
     "torso_lean": (-25.0, 60.0), "torso_side": (-20.0, 20.0), "torso_twist": (-35.0, 35.0),
     "head_nod": (-40.0, 50.0), "head_yaw": (-70.0, 70.0), "head_tilt": (-25.0, 25.0),
+    "ankle_flex": (-50.0, 30.0),
 }
 
 
