@@ -226,7 +226,7 @@ def plan_shards(tables: list[PersonTable], shard_size: int) -> list[ShardJob]:
 def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
     """Priors and files of one shard; returns its manifest entry and counts."""
     out, job, config = item
-    result = apply_priors(job.table, config)
+    result = apply_priors(job.table, config, keep_raw=False)
     persons = writer.persons_arrow(job.table, job.person_id, job.image_id, result.scale,
                                    result.grounded)
     pairs = writer.pairs_arrow(result.pairs, job.person_id)

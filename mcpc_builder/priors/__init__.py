@@ -15,10 +15,11 @@ import numpy as np
 
 from ..persons import PersonTable
 from . import combine as combine_mod
-from . import foot_contact, foreshortening
+from . import cross_person, foot_contact, foreshortening
 from .config import RULE_NAMES, PriorConfig
 from .facing import facing
 from .occlusion import occlusion
+from .cross_person import PersonOrder
 from .pairs import RULE_CODE, Pairs
 from .person_scale import person_scale, scale_order
 
@@ -32,7 +33,9 @@ class PriorResult:
     """What the priors say about one person table.
 
     Arguments:
-        pairs: merged labels (rows of the table), sorted by (person_a, joint_a, person_b, joint_b).
+        pairs: merged labels (rows of the table): the merged joint-level labels sorted by
+            (person_a, joint_a, person_b, joint_b), then the cross-person blocks of P1/P2 in
+            person-pair order (deterministic).
         scale: (N,) float person scale (standing height, pixels; NaN unknown).
         grounded: (N,) bool, P1 judged the person standing on the ground.
         produced, dropped: (R,) int64 per rule in ``RULE_NAMES`` order: labels produced, and
@@ -49,7 +52,7 @@ class PriorResult:
 
 
 def apply_priors(table: PersonTable, config: PriorConfig | None = None,
-                 evaluate_disabled: bool = False) -> PriorResult:
+                 evaluate_disabled: bool = False, keep_raw: bool = True) -> PriorResult:
     """Run the enabled rules over every person of ``table`` and merge their labels.
 
     Arguments:
@@ -57,6 +60,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         config: thresholds; default ``PriorConfig()``.
         evaluate_disabled: also run disabled rules (their labels appear in ``raw`` only), so an
             audit can measure them.
+        keep_raw: fill ``raw`` with each rule's own keypoint pairs (the build skips it).
     """
     config = config or PriorConfig()
     run = set(RULE_NAMES) if evaluate_disabled else set(config.enabled)
@@ -72,49 +76,72 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     scale, has_legs = person_scale(kp, labelled, config)
     is_grounded = foot_contact.grounded(kp, labelled, scale, wh, config)
 
-    raw: dict[str, Pairs] = {}
-    orders = []
+    # Each rule gives keypoint pairs (``joint_level``) and/or ordered person pairs.
+    joint_level: dict[str, Pairs] = {}
+    person_level: dict[str, PersonOrder] = {}
     if "foot_contact" in run:
-        across, near, far = foot_contact.across_people(img, kp, labelled, is_grounded, scale,
-                                                       image_size, config)
-        raw["foot_contact"] = Pairs.concat(
-            [foot_contact.within_person(kp, is_grounded, scale, config), across])
-        if "foot_contact" in config.enabled:
-            orders.append((near, far))
+        joint_level["foot_contact"] = foot_contact.within_person(kp, is_grounded, scale, config)
+        person_level["foot_contact"] = foot_contact.across_people(img, kp, is_grounded, scale,
+                                                                  config)
     if "person_scale" in run:
-        raw["person_scale"], near, far = scale_order(img, scale, has_legs, labelled, image_size,
-                                                     config)
-        if "person_scale" in config.enabled:
-            orders.append((near, far))
+        person_level["person_scale"] = scale_order(img, scale, has_legs, config)
     if "facing" in run:
-        raw["facing"] = facing(kp, vis, scale, config)
+        joint_level["facing"] = facing(kp, vis, scale, config)
     if "occlusion" in run:
-        raw["occlusion"] = occlusion(img, kp, vis, scale, config)
-    used: dict[str, Pairs] = {r: raw[r] for r in config.enabled if r in raw}
+        joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
     if "foreshortening" in run:
-        # P3 orders a tilted limb only where another rule fixed the sign.
+        # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         in_plane = foreshortening.in_plane(kp, labelled, scale, config)
-        measured_in_plane = in_plane
-        if not config.foreshortening.emit_equal:
-            in_plane = Pairs.empty()
-        signers = [r for r in SIGN_SOURCES if r in config.enabled]
-        used["foreshortening"] = Pairs.concat([in_plane, foreshortening.signed_by(
-            Pairs.concat([raw[r] for r in signers]), kp, labelled, scale, config)])
-        raw["foreshortening"] = used["foreshortening"]
-        if evaluate_disabled:  # measured with every sign source
-            raw["foreshortening"] = Pairs.concat([measured_in_plane, foreshortening.signed_by(
-                Pairs.concat([raw[r] for r in SIGN_SOURCES]), kp, labelled, scale, config)])
+        signers = [r for r in SIGN_SOURCES if r in config.enabled and r in joint_level]
+        joint_level["foreshortening"] = Pairs.concat(
+            ([in_plane] if config.foreshortening.emit_equal else [])
+            + [foreshortening.signed_by(Pairs.concat([joint_level[r] for r in signers]), kp,
+                                        labelled, scale, config)])
 
-    parts = [used[r] for r in config.enabled]
-    # Where P1 and P2 both order a pair of people and disagree, nothing is said about them.
-    banned = combine_mod.person_pair_conflicts(orders)
-    kept_parts, removed = [], np.zeros(len(RULE_NAMES), np.int64)
-    for part in parts:
-        part, gone = combine_mod.drop_person_pairs(part, banned)
-        kept_parts.append(part)
-        removed += gone
-    merged = combine_mod.combine(kept_parts, len(table))
-    produced = np.zeros(len(RULE_NAMES), np.int64)
+    raw: dict[str, Pairs] = {}
+    if keep_raw:
+        for rule in RULE_NAMES:
+            if rule not in run:
+                continue
+            parts = [joint_level[rule]] if rule in joint_level else []
+            if rule in person_level:
+                parts.append(cross_person.expand(person_level[rule], scale, labelled,
+                                                 image_size, config))
+            raw[rule] = Pairs.concat(parts)
+        if evaluate_disabled and "foreshortening" in run:  # measured with every sign source
+            raw["foreshortening"] = Pairs.concat([in_plane, foreshortening.signed_by(
+                Pairs.concat([joint_level[r] for r in SIGN_SOURCES]), kp, labelled, scale,
+                config)])
+
+    # Merge. Person pairs that P1 and P2 order oppositely say nothing (not even P5's pairs).
+    orders = cross_person.merge_and_expand(
+        [person_level[r] for r in config.enabled if r in person_level], scale, labelled,
+        image_size, config)
+    produced = orders.produced.copy()
+    dropped = orders.dropped.copy()
+    parts = []
     for rule in config.enabled:
-        produced[RULE_CODE[rule]] = len(used[rule])
-    return PriorResult(merged.pairs, scale, is_grounded, produced, merged.dropped + removed, raw)
+        if rule in joint_level:
+            part = joint_level[rule]
+            produced[RULE_CODE[rule]] += len(part)
+            part, gone = combine_mod.drop_person_pairs(part, orders.banned)
+            dropped += gone
+            parts.append(part)
+    # Only the person-level blocks that share a person pair with a joint-level cross-person
+    # label can collide with one; the rest are unique and pass through unsorted.
+    blocks = orders.pairs
+    touch = np.zeros(len(blocks), bool)
+    joint_cross = [p.take(p.person_a != p.person_b) for p in parts]
+    if len(blocks) and any(len(p) for p in joint_cross):
+        cp = Pairs.concat(joint_cross)
+        span = len(table) + 1
+        keys = np.unique(np.minimum(cp.person_a, cp.person_b) * span
+                         + np.maximum(cp.person_a, cp.person_b))
+        bk = np.minimum(blocks.person_a, blocks.person_b) * span + np.maximum(blocks.person_a,
+                                                                              blocks.person_b)
+        touch = keys[np.minimum(np.searchsorted(keys, bk), len(keys) - 1)] == bk
+    merged = combine_mod.combine(parts + [blocks.take(touch)], len(table))
+    dropped += merged.dropped
+    rest = blocks.take(~touch) if touch.any() else blocks
+    pairs = Pairs.concat([merged.pairs, rest]) if len(merged.pairs) else rest
+    return PriorResult(pairs, scale, is_grounded, produced, dropped, raw)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import PriorConfig
-from .cross_person import cross_person_pairs
+from .cross_person import PersonOrder
 from .pairs import Pairs, person_pairs
 
 L_SHO, R_SHO, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 5, 6, 11, 12, 13, 14, 15, 16
@@ -118,13 +118,11 @@ def horizon_inliers(image_index: np.ndarray, row: np.ndarray, scale: np.ndarray,
     return out
 
 
-def across_people(image_index: np.ndarray, keypoints: np.ndarray, labelled: np.ndarray,
-                  is_grounded: np.ndarray, scale: np.ndarray, image_size: np.ndarray,
-                  config: PriorConfig) -> tuple[Pairs, np.ndarray, np.ndarray]:
+def across_people(image_index: np.ndarray, keypoints: np.ndarray, is_grounded: np.ndarray,
+                  scale: np.ndarray, config: PriorConfig) -> PersonOrder:
     """The person whose ground contact is clearly lower in the image is closer.
 
-    Returns:
-        pairs (rule "foot_contact"); near, far: (P,) int64 rows of the ordered person pairs.
+    Returns the ordered person pairs (``cross_person.expand`` turns them into keypoint pairs).
     """
     cfg = config.foot_contact
     row = contact_row(keypoints)
@@ -140,6 +138,4 @@ def across_people(image_index: np.ndarray, keypoints: np.ndarray, labelled: np.n
     # Depth ratio from the horizon relation (row - y_h proportional to s): the scale ratio,
     # floored at 1 so a child in front never inflates the gap.
     ratio = np.fmax(scale[near] / scale[far], 1.0)
-    pairs = cross_person_pairs("foot_contact", near, far, ratio, conf, scale, labelled,
-                               image_size, config)
-    return pairs, near, far
+    return PersonOrder("foot_contact", near, far, ratio, conf)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .config import PriorConfig
-from .pairs import Pairs, person_pairs
-from .cross_person import cross_person_pairs
+from .cross_person import PersonOrder
+from .pairs import person_pairs
 
 # MCPC-21 joints used below.
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
@@ -83,19 +83,14 @@ def person_scale(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
 
 
 def scale_order(image_index: np.ndarray, scale: np.ndarray, has_legs: np.ndarray,
-                labelled: np.ndarray, image_size: np.ndarray, config: PriorConfig
-                ) -> tuple[Pairs, np.ndarray, np.ndarray]:
+                config: PriorConfig) -> PersonOrder:
     """Cross-person labels from the scale ratio.
 
     Arguments:
         image_index: (N,) int64, non-decreasing.
         scale: (N,) float pixels.
         has_legs: (N,) bool.
-        labelled: (N, 21) bool.
-        image_size: (N,) float, max(width, height) of each person's image, pixels.
-    Returns:
-        pairs: the labels (rule "person_scale");
-        near, far: (P,) int64 person rows of every person pair the rule ordered.
+    Returns the ordered person pairs (``cross_person.expand`` turns them into keypoint pairs).
     """
     cfg = config.person_scale
     eligible = np.isfinite(scale) & (has_legs if cfg.require_legs else True)
@@ -110,6 +105,4 @@ def scale_order(image_index: np.ndarray, scale: np.ndarray, has_legs: np.ndarray
     # Confidence grows with the ratio: cfg.confidence_at_min at min_ratio, towards the ceiling.
     excess = (big - cfg.min_ratio) / (cfg.min_ratio - 1.0)
     confidence = cfg.confidence_max - (cfg.confidence_max - cfg.confidence_at_min) * np.exp(-excess)
-    pairs = cross_person_pairs("person_scale", near, far, big, confidence, scale, labelled,
-                               image_size, config)
-    return pairs, near, far
+    return PersonOrder("person_scale", near, far, big, confidence)
