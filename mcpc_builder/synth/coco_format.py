@@ -126,7 +126,8 @@ def write(out_dir: Path, seed: int, n_images: int = 240, config: WorldConfig = W
         start += sizes[split]
         (out_dir / split).mkdir(parents=True, exist_ok=True)
         images, annotations = [], []
-        gt = {"ann_id": [], "image_id": [], "joints_cam": [], "visibility": [], "iscrowd": [],
+        gt = {"ann_id": [], "image_id": [], "joints_cam": [], "visibility": [],
+              "visibility_true": [], "iscrowd": [],
               "pose": [], "is_child": [], "height": []}
         cams = {"image_id": [], "K": [], "R": [], "t": [], "width": [], "height": []}
         for image_id in ids:
@@ -201,7 +202,7 @@ def _annotate(scene: Scene, person_index: np.ndarray, image_id: int, next_ann_id
             "keypoints": keypoints, "image_id": image_id, "bbox": mask_bbox(masks[i]),
             "category_id": 1, "id": next_ann_id,
         })
-        _append_gt(gt, next_ann_id, image_id, X_cam[i], v_gt, 0, people[i])
+        _append_gt(gt, next_ann_id, image_id, X_cam[i], v_gt, vis[i], 0, people[i])
         next_ann_id += 1
     if crowd:
         mask = np.zeros_like(masks[0])
@@ -213,17 +214,18 @@ def _annotate(scene: Scene, person_index: np.ndarray, image_id: int, next_ann_id
             "iscrowd": 1, "keypoints": [0] * 51, "image_id": image_id, "bbox": mask_bbox(mask),
             "category_id": 1, "id": crowd_id,
         })
-        _append_gt(gt, crowd_id, image_id, np.full((22, 3), np.nan), np.zeros(22, np.uint8), 1,
-                   None)
+        none = np.zeros(22, np.uint8)
+        _append_gt(gt, crowd_id, image_id, np.full((22, 3), np.nan), none, none, 1, None)
     return anns, next_ann_id
 
 
 def _append_gt(gt: dict, ann_id: int, image_id: int, X_cam: np.ndarray, vis: np.ndarray,
-               iscrowd: int, person) -> None:
+               vis_true: np.ndarray, iscrowd: int, person) -> None:
     gt["ann_id"].append(ann_id)
     gt["image_id"].append(image_id)
     gt["joints_cam"].append(X_cam[MCPC_FROM_BODY])
     gt["visibility"].append(vis[MCPC_FROM_BODY])
+    gt["visibility_true"].append(vis_true[MCPC_FROM_BODY])
     gt["iscrowd"].append(iscrowd)
     gt["pose"].append(person.pose if person is not None else "crowd")
     gt["is_child"].append(bool(person.is_child) if person is not None else False)
@@ -233,7 +235,8 @@ def _append_gt(gt: dict, ann_id: int, image_id: int, X_cam: np.ndarray, vis: np.
 def _write_ground_truth(path: Path, gt: dict, cams: dict) -> None:
     """``ann_id`` (N,) int64, ``image_id`` (N,) int64, ``joints_cam`` (N, 21, 3) float32 metres
     (camera frame, MCPC-21; NaN for crowd regions), ``visibility`` (N, 21) uint8 as annotated
-    (0 where a person got no keypoints), ``iscrowd``, ``pose``, ``is_child``, ``height`` (N,);
+    (0 where a person got no keypoints), ``visibility_true`` (N, 21) uint8 the world's flags
+    (0 outside the image, 1 hidden, 2 visible; 0 for crowd regions), ``iscrowd``, ``pose``, ``is_child``, ``height`` (N,);
     per image ``camera_image_id`` (M,), ``camera_K`` (M, 3, 3), ``camera_R`` (M, 3, 3) world->cam,
     ``camera_t`` (M, 3) metres, ``image_width`` / ``image_height`` (M,)."""
     n = len(gt["ann_id"])
@@ -242,6 +245,8 @@ def _write_ground_truth(path: Path, gt: dict, cams: dict) -> None:
         "image_id": np.asarray(gt["image_id"], np.int64).reshape(n),
         "joints_cam": np.asarray(gt["joints_cam"], np.float32).reshape(n, MCPC21.num_joints, 3),
         "visibility": np.asarray(gt["visibility"], np.uint8).reshape(n, MCPC21.num_joints),
+        "visibility_true": np.asarray(gt["visibility_true"], np.uint8).reshape(
+            n, MCPC21.num_joints),
         "iscrowd": np.asarray(gt["iscrowd"], np.int64).reshape(n),
         "pose": np.asarray(gt["pose"], dtype="<U16").reshape(n),
         "is_child": np.asarray(gt["is_child"], bool).reshape(n),
