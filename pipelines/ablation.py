@@ -198,8 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
+    import multiprocessing
+
     import torch
 
+    # Loader workers start from a clean forkserver: this process has run renderers, a threaded
+    # build and progress bars, and forking it could inherit a held lock (seen as a hung loader).
+    multiprocessing.set_start_method("forkserver", force=True)
     from wsp_model.config import replace
     from wsp_model.evaluate import predict_records, write_json
     from wsp_model.finetune import backbone_from_init, finetune, load_finetune_config
