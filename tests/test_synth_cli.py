@@ -33,3 +33,22 @@ def test_render_verb_writes_a_png(tmp_path):
     assert main(["render", "--out", str(out), "--seed", "3", "--people", "2"]) == 0
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 500 and image.shape[1] > 800
+
+
+def test_synth_verb_takes_a_world_config_and_rejects_unknown_keys(tmp_path, capsys):
+    import numpy as np
+
+    good = tmp_path / "world.yaml"
+    good.write_text("child_fraction: 1.0\ndistance: [3, 5]\n")
+    out = tmp_path / "kids"
+    assert main(["synth", "--format", "coco", "--out", str(out), "--n-images", "2",
+                 "--world-config", str(good), "--quiet"]) == 0
+    gt = np.load(out / "ground_truth/person_keypoints_train2017.npz")
+    real = gt["iscrowd"] == 0
+    assert real.any() and gt["is_child"][real].all()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("distanse: 3\n")
+    capsys.readouterr()
+    assert main(["synth", "--format", "coco", "--out", str(tmp_path / "x"), "--n-images", "2",
+                 "--world-config", str(bad), "--quiet"]) == 2
+    assert "distanse" in capsys.readouterr().err

@@ -19,7 +19,7 @@ _VIDEO_WRITERS = {"h36m": "mcpc_builder.synth.h36m_format",
 
 
 def write_dataset(fmt: str, out_dir, seed: int, n_images: int | None = None,
-                  progress: bool = False) -> Path:
+                  progress: bool = False, config=None) -> Path:
     """Write a synthetic dataset in an official format into ``out_dir``; return the root.
 
     Arguments:
@@ -28,18 +28,24 @@ def write_dataset(fmt: str, out_dir, seed: int, n_images: int | None = None,
         seed: random seed; the same seed gives byte-identical JSON and identical arrays.
         n_images: images (COCO, MPII) or frames (h36m, 3dhp); None for the format's default.
         progress: show a progress bar.
+        config: a ``world.WorldConfig`` for the image formats (None: the default world); the
+            video formats draw their own single-person motions.
     """
     out_dir = Path(out_dir)
+    if config is None:
+        from .world import WorldConfig
+
+        config = WorldConfig()
     if fmt == "coco":
         from . import coco_format
 
         return coco_format.write(out_dir, seed, n_images or DEFAULT_IMAGES["coco"],
-                                 progress=progress)
+                                 config=config, progress=progress)
     if fmt == "mpii":
         from . import mpii_format
 
         return mpii_format.write(out_dir, seed, n_images or DEFAULT_IMAGES["mpii"],
-                                 progress=progress)
+                                 config=config, progress=progress)
     if fmt in _VIDEO_WRITERS:
         try:
             module = importlib.import_module(_VIDEO_WRITERS[fmt])

@@ -1,6 +1,7 @@
 """`mcpc-build synth`: write a synthetic dataset in an official format (COCO, MPII, H36M, 3DHP).
 
     mcpc-build synth --format coco --out DIR [--n-images N] [--seed S] [--overwrite]
+                     [--world-config world.yaml]
 
 The dataset is written into a temporary sibling directory and renamed to DIR when complete, so an
 interrupted run never leaves a half-written dataset. A non-empty DIR is refused unless
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "embedded default's size")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--world-config", type=Path, default=None,
+                        help="YAML of synth.world.WorldConfig fields (coco, mpii), e.g. "
+                             "'distance: [3, 8]' or 'child_fraction: 0.3'")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -43,12 +47,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"mcpc-build synth: error: {out} is not empty (use --overwrite to replace it)",
               file=sys.stderr)
         return 2
+    config = None
+    if args.world_config is not None:
+        from .world import WorldConfig
+
+        try:
+            config = WorldConfig.from_yaml(args.world_config)
+        except (OSError, ValueError, TypeError) as err:
+            print(f"mcpc-build synth: error: {args.world_config}: {err}", file=sys.stderr)
+            return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     start = time.perf_counter()
     try:
         write_dataset(args.format, tmp, seed=args.seed, n_images=args.n_images,
-                      progress=not args.quiet)
+                      progress=not args.quiet, config=config)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
