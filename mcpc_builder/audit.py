@@ -255,6 +255,9 @@ def table_text(figures: dict) -> str:
         lines.append(f"{name:16s} {on:>3s} {d['labels']:8d} {pct(d['ordered_precision']):>9s} "
                      f"{d['equal']:6d} {pct(d['equal_precision']):>8s} "
                      f"{d['pairs_per_person']:10.1f} {pct(d['persons_labelled']):>9s}")
+    if not figures["prior_config"]["foreshortening"]["emit_equal"]:
+        lines.append("(foreshortening's equal labels are measured above but not emitted: "
+                     "foreshortening.emit_equal is off by default)")
     return "\n".join(lines)
 
 

@@ -91,8 +91,16 @@ def draw_image(image_path: Path | None, people, labels, out_png: Path, title: st
     handles = [plt.Line2D([], [], color=c, lw=2, label=n) for n, c in PRIOR_COLOURS.items()]
     ax.legend(handles=handles, loc="upper right", fontsize=7)
     ax.set_title(title, fontsize=9)
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
+    # Zoom on the people (with room around them), never beyond the image.
+    pts = np.concatenate([p[vis[i] > 0] for i, p in kp.items()] or [np.zeros((0, 2))])
+    if len(pts):
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pad = 0.3 * max(hi[0] - lo[0], hi[1] - lo[1], 40.0)
+        ax.set_xlim(max(lo[0] - pad, 0), min(hi[0] + pad, w))
+        ax.set_ylim(min(hi[1] + pad, h), max(lo[1] - pad, 0))
+    else:
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
     ax.axis("off")
     fig.tight_layout()
     tmp = out_png.with_name("." + out_png.name + ".tmp.png")
