@@ -66,13 +66,16 @@ def test_unlabelled_pairs_exclude_labelled_ones_and_score_against_true_depth(bui
     truth = ground_truth_depths(build.parent / "source")
     cfg = PretrainConfig(data=DataConfig(crop_size=64))
     m = unlabelled_pair_accuracy(_DepthIsX(), tables, cfg, truth, ("val",))
-    # Val: 3 persons; per full person 140 pairs with a true-depth gap, 4 of them labelled; the
-    # person without ears has 116, 4 labelled.
+    # Val: 3 persons; per full person 140 joint pairs with a true-depth gap, 4 of them labelled
+    # (left/right shoulders, hips, knees, ankles); the person without ears has 116, 4 labelled.
     assert m["persons"] == 3
-    assert m["labelled_pairs"] == 12 and m["unlabelled_pairs"] == 136 + 136 + 112
-    assert m["labelled_pair_acc_vs_truth"] == 1.0
-    assert unlabelled_pair_accuracy(_DepthIsX(-1.0), tables, cfg, truth, ("val",))[
-        "labelled_pair_acc_vs_truth"] == 0.0
+    assert m["labelled_within_pairs"] == 12 and m["within_pairs"] == 136 + 136 + 112
+    assert m["labelled_within_acc"] == 1.0     # left joints are nearer and further left
+    flipped = unlabelled_pair_accuracy(_DepthIsX(-1.0), tables, cfg, truth, ("val",))
+    assert flipped["labelled_within_acc"] == 0.0
+    # A wide region holds the neighbour: cross-person pairs are scored too.
+    wide = PretrainConfig(data=DataConfig(crop_size=64, context=3.0))
+    assert unlabelled_pair_accuracy(_DepthIsX(), tables, wide, truth, ("val",))["cross_pairs"] > 0
 
 
 def test_pipeline_trains_and_writes_checkpoint_logs_curves_and_evidence(build, tmp_path, capsys):

@@ -43,6 +43,9 @@ class TrainConfig:
         seed: seeds python / numpy / torch and the data stream.
         amp: bf16 autocast (CUDA only; CPU runs in float32).
         channels_last: NHWC memory format for conv nets (CUDA only).
+        cpu_threads: torch intra-op threads of a CPU run; 0 = one per core not taken by loader
+            workers (``max(1, cores / local ranks - num_workers)``): OpenMP threads competing
+            with workers or other processes for the same cores slow training down many-fold.
         resume: continue from ``<run_dir>/checkpoint.pt`` when it exists.
         progress: show a tqdm progress bar on rank 0.
     """
@@ -63,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True
     channels_last: bool = True
+    cpu_threads: int = 0
     resume: bool = True
     progress: bool = True
 

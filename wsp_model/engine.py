@@ -346,6 +346,10 @@ def train(task: Any, cfg: TrainConfig, run_dir: str | os.PathLike,
     cuda = env.device.type == "cuda"
     channels_last = cuda and cfg.channels_last
 
+    if not cuda:
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(env.world_size)))
+        torch.set_num_threads(cfg.cpu_threads or max(
+            1, (os.cpu_count() or 1) // max(local_world, 1) - cfg.num_workers))
     seed_everything(cfg.seed)  # same initial weights on every rank
     model = task.build_model().to(env.device)
     if channels_last:

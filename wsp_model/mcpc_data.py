@@ -259,7 +259,8 @@ class McpcDataset:
         keypoints (K, 2) float32 crop pixels (0 where unlabelled); point_a, point_b (P, 2) float32
         crop pixels; pair_label (P,) float32; pair_confidence (P,) float32; pair_mask (P,) bool;
         joint_a, joint_b (P,) int64 (-1 padding); pair_cross (P,) bool; person_row, draw int64;
-        person_size float32 (max bbox side in crop pixels); image_ok float32; flipped bool.
+        person_size float32 (max bbox side in crop pixels); affine (2, 3) float32 original ->
+        crop pixels (flip included); image_ok float32; flipped bool.
     """
 
     def __init__(self, tables: McpcTables, cfg: DataConfig, splits, augment: bool,
@@ -375,5 +376,6 @@ class McpcDataset:
             "joint_a": joint_a, "joint_b": joint_b,
             "person_row": np.int64(row), "draw": np.int64(draw),
             "person_size": np.float32(max(w, h) * S / side),
+            "affine": m.astype(np.float32),
             "image_ok": np.float32(ok), "flipped": flip,
         }
