@@ -109,3 +109,23 @@ def test_loader_skips_a_corrupt_image_and_counts_it(tmp_path):
     assert ds.skipped == {"undecodable": 1, "missing": 2}
     assert all(s["joint_weight"].sum() == 0 and not s["pair_mask"].any() for s in bad)
     assert all(s["joint_weight"].sum() > 0 for s in samples if s["image_ok"] == 1)
+
+
+@pytest.mark.parametrize("crop_size", [64, 16])   # 16: the image is decoded at 1/4 size
+def test_crop_pixels_line_up_with_transformed_keypoints(tmp_path, crop_size):
+    import cv2
+
+    b = write_tiny_build(tmp_path, n_images=1, n_val_images=0, shards=1, image_size=(640, 480))
+    t = read_build(b)
+    j = MCPC21.joint("left_knee")
+    x, y = t.keypoints[0, j]
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    cv2.circle(canvas, (int(round(x)), int(round(y))), 6, (255, 255, 255), -1)
+    cv2.imwrite(t.image_file[0], cv2.GaussianBlur(canvas, (0, 0), 4))
+    cfg = replace(CFG, crop_size=crop_size, heatmap_stride=1)
+    s = McpcDataset(t, cfg, "train", augment=False)[0]
+    bright = s["image"].astype(float).sum(0)
+    peak = np.array(np.unravel_index(bright.argmax(), bright.shape))[::-1]
+    side = max(t.bbox[0, 2:]) * cfg.context
+    assert side / crop_size >= (4 if crop_size == 16 else 1)
+    assert np.abs(peak - s["keypoints"][j]).max() <= 1.0

@@ -53,6 +53,8 @@ from .config import DataConfig
 log = logging.getLogger(__name__)
 NUM_JOINTS = MCPC21.num_joints
 FLIP_INDEX = MCPC21.flip_index
+REDUCED_READ_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                      4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -286,15 +288,18 @@ class McpcDataset:
         lo, hi = np.searchsorted(self._pair_image_sorted, [image_id, image_id + 1])
         return self._pair_order[lo:hi]
 
-    def _load(self, row: int) -> np.ndarray | None:
+    def _load(self, row: int, reduction: int = 1) -> np.ndarray | None:
+        """BGR image of a person row decoded at 1/``reduction`` size, or None (counted)."""
         if self._pid != os.getpid():  # one OpenCV thread per loader process
             cv2.setNumThreads(1)
             self._pid = os.getpid()
         path = self.t.image_file[row]
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        image = cv2.imread(path, REDUCED_READ_FLAGS[reduction])
+        width, height = (int(v) for v in self.t.image_size[row])
         if image is None:
             reason = "missing" if not os.path.exists(path) else "undecodable"
-        elif (image.shape[1], image.shape[0]) != tuple(self.t.image_size[row]):
+        elif (abs(image.shape[1] - math.ceil(width / reduction)) > 1
+              or abs(image.shape[0] - math.ceil(height / reduction)) > 1):
             reason = "size_mismatch"
         else:
             return image
@@ -322,10 +327,17 @@ class McpcDataset:
             bias = 255.0 * 0.5 * rng.uniform(-cfg.colour_jitter, cfg.colour_jitter)
         m = crop_affine(center, side, rotation, S, flip)
 
-        image = self._load(row)
+        # Decode JPEGs at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling, much cheaper) when the
+        # region still keeps at least crop_size pixels: the warp below then never upsamples.
+        reduction = next(r for r in (8, 4, 2, 1) if side / r >= S or r == 1)
+        image = self._load(row, reduction)
         ok = image is not None
         if ok:
-            crop = cv2.warpAffine(image, m, (S, S), flags=cv2.INTER_LINEAR,
+            # A reduced pixel i covers original pixels [r*i, r*i + r): centre r*i + (r - 1)/2.
+            m_read = m.copy()
+            m_read[:, :2] *= reduction
+            m_read[:, 2] += m[:, :2] @ np.full(2, (reduction - 1) / 2.0)
+            crop = cv2.warpAffine(image, m_read, (S, S), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
             crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
             if self.augment and draw >= 0:
