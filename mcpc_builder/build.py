@@ -89,7 +89,7 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
 
     tables = read_inputs(inputs, workers, progress, check_images)                      # read
     jobs = plan_shards(tables, shard_size)
-    results = run_jobs(out, jobs, config, workers, progress)                          # priors, write
+    results = run_jobs(out, jobs, config, workers, progress)                  # priors, write
     manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
                              time.perf_counter() - started)
     writer.write_json(out / MANIFEST_NAME, manifest)                                  # last

@@ -66,7 +66,7 @@ def labels(pairs: Pairs, rule: str | None = None) -> dict:
 
 
 def canonical_labels(pairs: Pairs) -> dict:
-    """Like ``labels`` with each pair written (person, joint) of a <= b, label flipped if swapped."""
+    """``labels`` with each pair written (person, joint) of a <= b, label flipped if swapped."""
     out = {}
     for (pa, ja, pb, jb), v in labels(pairs).items():
         out[(pa, ja, pb, jb) if (pa, ja) <= (pb, jb) else (pb, jb, pa, ja)] = \

@@ -848,14 +848,17 @@ def visibility(scene: Scene) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- motion
 def sample_motion(rng: np.random.Generator, n_frames: int, fps: float = 50.0,
-                  height: float | None = None) -> np.ndarray:
-    """One adult moving smoothly: walking bouts with turns, pauses with arm motion.
+                  height: float | None = None, area_radius: float = 1.8) -> np.ndarray:
+    """One adult moving smoothly in a capture area: walking bouts with turns, pauses with arm
+    motion.
 
     Arguments:
         rng: the only source of randomness.
         n_frames: number of frames T.
         fps: frames per second.
         height: stature in metres (drawn when None).
+        area_radius: the walker starts at the origin and turns back towards it when farther
+            than this (metres), so a long sequence stays inside a studio's capture volume.
 
     Returns:
         (T, 22, 3) float64 world-frame joints, metres, ``joints.BODY_POINTS`` order, feet on z=0.
@@ -875,12 +878,23 @@ def sample_motion(rng: np.random.Generator, n_frames: int, fps: float = 50.0,
     walk = np.clip(0.5 + 0.8 * smooth(2, 0.03, 0.12), 0.0, 1.0)  # 0 = standing, 1 = walking
     cadence = _u(rng, 0.85, 1.0)                                  # strides per second
     phase = 2 * math.pi * np.cumsum(cadence * walk) / fps + _u(rng, 0, 2 * math.pi)
-    stride = 1.35 * shape.height * 0.8
+    stride = 0.8 * shape.height                                   # metres per stride
     speed = stride * cadence * walk
-    heading = _u(rng, -math.pi, math.pi) + np.cumsum(0.6 * smooth(3, 0.02, 0.1) / fps)
+    wander = 0.6 * smooth(3, 0.02, 0.1)                           # rad/s of free turning
+    heading = np.zeros(n_frames)
     pos = np.zeros((n_frames, 2))
-    pos[:, 0] = np.cumsum(speed * np.cos(heading)) / fps
-    pos[:, 1] = np.cumsum(speed * np.sin(heading)) / fps
+    h, xy = _u(rng, -math.pi, math.pi), np.zeros(2)
+    for k in range(n_frames):
+        rate = wander[k]
+        dist = float(np.hypot(*xy))
+        if dist > 0.4 * area_radius:
+            # Steer back towards the centre, harder the farther out (at most 2.5 rad/s).
+            home = math.atan2(-xy[1], -xy[0])
+            err = (home - h + math.pi) % (2 * math.pi) - math.pi
+            rate += float(np.clip(4.0 * err * (dist / area_radius), -2.5, 2.5))
+        h += rate / fps
+        xy = xy + speed[k] / fps * np.array([math.cos(h), math.sin(h)])
+        heading[k], pos[k] = h, xy
     arm_l, arm_r, elb_l, elb_r = (smooth(3, 0.1, 0.5) for _ in range(4))
     head_yaw, head_nod, lean = smooth(2, 0.05, 0.3), smooth(2, 0.05, 0.3), smooth(2, 0.02, 0.1)
     out = np.zeros((n_frames, NUM_POINTS, 3))

@@ -9,7 +9,8 @@ plain per-person Python implementation of the same rules.
    people are synthetic-world people (``mcpc_builder.synth``) projected once into a pool and
    placed into images by random similarity transforms, with numpy.
 2. Measures in this one run, each step in a fresh subprocess (peak memory = its max RSS):
-   (a) loading the JSON alone: ``json.load`` and ``msgspec.json.decode``;
+   (a) loading the JSON alone: ``json.load`` and ``msgspec.json.decode`` (garbage collector
+       paused, as the reader does);
    (b) the full build (``mcpc_builder.build.build``: read, priors, Parquet shards, manifest),
        with --workers 1 and --workers 2;
    (c) the baseline: ``json.load`` then the per-person Python rules of
@@ -156,9 +157,12 @@ def measure_json(path: Path) -> dict:
     code = f"""
 import json,time,msgspec,gc
 {_RSS.split(';')[0]}
-t=time.perf_counter(); gc.disable(); d=json.load(open({str(path)!r})); gc.enable(); a=time.perf_counter()-t
+gc.disable()  # as the reader does while decoding
+t=time.perf_counter(); d=json.load(open({str(path)!r})); a=time.perf_counter()-t
 del d
-t=time.perf_counter(); gc.disable(); d=msgspec.json.decode(open({str(path)!r},'rb').read()); gc.enable(); b=time.perf_counter()-t
+t=time.perf_counter(); d=msgspec.json.decode(open({str(path)!r},'rb').read())
+b=time.perf_counter()-t
+gc.enable()
 del d
 {_RSS.split(';')[1]}
 print(json.dumps({{'json_load_s':a,'msgspec_s':b,'peak_rss_bytes':rss}}))

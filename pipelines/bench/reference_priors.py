@@ -219,7 +219,8 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                 la, lb, r = LIMBS[line]
                 if p.lab[la] and p.lab[lb] and _dist(p.kp[la], p.kp[lb]) / (r * s) \
                         <= fa.torso_max_ratio:
-                    raw["facing"].append((p.row, a, p.row, b, side, _clip_conf(fa.torso_confidence)))
+                    raw["facing"].append((p.row, a, p.row, b, side,
+                                          _clip_conf(fa.torso_confidence)))
 
     # P5 occlusion.
     oc = config.occlusion
