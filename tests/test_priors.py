@@ -305,3 +305,12 @@ def test_vectorised_priors_equal_the_per_person_reference(overrides):
         total += len(got)
     assert total > 1000  # the scenes really exercised the rules
     assert canonical_labels(res.pairs) == ref["merged"]
+
+
+def test_disabled_rules_are_measured_but_never_merged():
+    near, far = standing(200, 450, 300), standing(450, 300, 100)
+    config = PriorConfig.from_dict({"enabled": ["facing"]})
+    res = apply_priors(table_of(near, far), config, evaluate_disabled=True)
+    assert len(res.raw["foot_contact"]) > 0 and len(res.raw["person_scale"]) > 0
+    assert set(res.pairs.rule.tolist()) == {RULE_CODE["facing"]}
+    assert res.produced[RULE_CODE["foot_contact"]] == 0
