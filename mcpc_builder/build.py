@@ -87,11 +87,17 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
     prepare_out(out, identity, overwrite)
     writer.write_json(out / writer.IN_PROGRESS, {"identity": identity, "pid": os.getpid()})
 
+    read_start = time.perf_counter()
     tables = read_inputs(inputs, workers, progress, check_images)                      # read
     jobs = plan_shards(tables, shard_size)
+    shards_start = time.perf_counter()
     results = run_jobs(out, jobs, config, workers, progress)                  # priors, write
+    done = time.perf_counter()
     manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
-                             time.perf_counter() - started)
+                             done - started)
+    manifest["timings_s"] = {"discover_and_checksum": round(read_start - started, 3),
+                             "read": round(shards_start - read_start, 3),
+                             "priors_and_write": round(done - shards_start, 3)}
     writer.write_json(out / MANIFEST_NAME, manifest)                                  # last
     (out / writer.IN_PROGRESS).unlink()
     if progress:

@@ -183,6 +183,7 @@ s=time.perf_counter()-t
 {_RSS.split(';')[1]}
 m=json.load(open({str(out / 'manifest.json')!r}))
 print(json.dumps({{'build_s':s,'peak_rss_bytes':rss,'persons':m['totals']['persons_kept'],
+                  'phases_s':m['timings_s'],
                   'pairs':m['totals']['pairs'],'shards':len(m['shards'])}}))
 """
     return _child(code)
