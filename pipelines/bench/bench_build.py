@@ -249,6 +249,7 @@ def main(argv=None) -> int:
         "file_bytes": size, "counts": counts,
         "a_json_load_s": a["json_load_s"], "a_msgspec_decode_s": a["msgspec_s"],
         "b_build_workers1_s": b1["build_s"], "b_build_workers2_s": b2["build_s"],
+        "b_phases_workers1_s": b1["phases_s"],
         "c_baseline_s": c_total, "c_baseline": c,
         "ratio_b_over_a_json": b1["build_s"] / a["json_load_s"],
         "ratio_b_over_a_msgspec": b1["build_s"] / a["msgspec_s"],
@@ -286,6 +287,7 @@ def main(argv=None) -> int:
     print(f"peak RSS: build {b1['peak_rss_bytes'] / 1e6:.0f} MB = "
           f"{fig['peak_rss_over_file_size']:.2f} x file ({size / 1e6:.0f} MB); json.load "
           f"{a['peak_rss_bytes'] / 1e6:.0f} MB")
+    print(f"build phases (workers=1): {b1['phases_s']}")
     print(f"build: {b1['persons']} persons, {b1['pairs']} pairs, {b1['shards']} shards; "
           f"targets {fig['targets']}")
     (out / "bench_build.json").write_text(json.dumps(fig, indent=2) + "\n")
