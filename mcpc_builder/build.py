@@ -244,10 +244,18 @@ def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
         "kept": np.bincount(p.rule, minlength=len(RULE_NAMES)).tolist(),
         "balance": [int((p.label == 1).sum()), int((p.label == 0).sum()),
                     int((p.label == -1).sum())],
-        "persons_labelled": int(len(np.union1d(p.person_a, p.person_b))),
+        "persons_labelled": _count_labelled(len(job.table), p.person_a, p.person_b),
         "grounded": int(result.grounded.sum()),
     })
     return entry
+
+
+def _count_labelled(n: int, person_a: np.ndarray, person_b: np.ndarray) -> int:
+    """Persons (of n rows) that appear in at least one pair."""
+    seen = np.zeros(n, bool)
+    seen[person_a] = True
+    seen[person_b] = True
+    return int(seen.sum())
 
 
 def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
