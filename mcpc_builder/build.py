@@ -183,7 +183,8 @@ def read_inputs(inputs: list[InputFile], workers: int, progress: bool,
     items = [(i, check_images) for i in inputs]
     bar = _bar(len(items), "read", progress)
     if workers > 1 and len(items) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(items)),
+                                 mp_context=_pool_context()) as pool:
             tables = []
             for table in pool.map(_read_one, items):
                 tables.append(table)
@@ -264,7 +265,7 @@ def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
     bar = _bar(len(items), "shards", progress)
     results = []
     if workers > 1 and len(items) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
             for entry in pool.map(build_shard, items):
                 results.append(entry)
                 bar.update(1)
@@ -348,6 +349,16 @@ def summary_table(m: dict) -> str:
                  f"{m['totals']['pairs'] / kept:.1f}   persons labelled: "
                  f"{100.0 * m['totals']['persons_labelled'] / kept:.1f}%")
     return "\n".join(lines)
+
+
+def _pool_context():
+    """Worker processes from a fork server: a plain fork after pyarrow / numpy threads have run
+    in this process can deadlock the child; the server is a fresh process that forks cleanly."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["mcpc_builder.build", "mcpc_builder.readers"])
+    return ctx
 
 
 def _bar(total: int, desc: str, progress: bool):
