@@ -36,6 +36,10 @@ class TrainConfig:
             ``min_lr_ratio * peak`` afterwards.
         grad_clip: clip the global gradient L2 norm to this value (0 disables).
         num_workers: DataLoader worker processes per rank (0 loads in the main process).
+        loader_start: how loader workers start: ``forkserver`` (default: workers come from a clean
+            server process, so locks held by threads of this process - progress bars, a build
+            or renderer that ran in-process - cannot hang them), ``fork`` (fastest start) or
+            ``spawn``.
         log_every: steps between log lines / CSV rows (the only host syncs of the loop).
         val_every: steps between validations (0: validate only at the end).
         checkpoint_every: steps between checkpoints (one is always written at the end).
@@ -59,6 +63,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
     num_workers: int = 2
+    loader_start: str = "forkserver"
     log_every: int = 10
     val_every: int = 0
     checkpoint_every: int = 100

@@ -63,6 +63,7 @@ import contextlib
 import csv
 import itertools
 import math
+import multiprocessing
 import os
 import random
 import tempfile
@@ -385,12 +386,23 @@ def train(task: Any, cfg: TrainConfig, run_dir: str | os.PathLike,
     collate = getattr(task, "collate_fn", None)
     sampler = StreamBatchSampler(len(train_set), cfg.batch_size, env.rank, env.world_size,
                                  cfg.seed, start=consumed)
+    workers = cfg.num_workers > 0
+    if workers and cfg.loader_start == "forkserver":
+        # The server imports these once; each worker then forks from it in a fraction of a second.
+        multiprocessing.set_forkserver_preload(sorted({
+            "__main__", "torch", "numpy", type(train_set).__module__}))
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
-                        collate_fn=collate, pin_memory=cuda,
-                        persistent_workers=cfg.num_workers > 0,
-                        prefetch_factor=4 if cfg.num_workers > 0 else None,
+                        collate_fn=collate, pin_memory=cuda, persistent_workers=workers,
+                        prefetch_factor=4 if workers else None,
+                        multiprocessing_context=cfg.loader_start if workers else None,
                         generator=torch.Generator().manual_seed(cfg.seed))  # keeps global RNG untouched
     val_set = task.val_dataset()
+    if val_set is not None and env.is_main:
+        vloader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False,
+                             num_workers=cfg.num_workers, collate_fn=collate, pin_memory=cuda,
+                             persistent_workers=workers,
+                             multiprocessing_context=cfg.loader_start if workers else None,
+                             generator=torch.Generator().manual_seed(0))
 
     train_log = val_log = None
     if env.is_main:
@@ -442,9 +454,6 @@ def train(task: Any, cfg: TrainConfig, run_dir: str | os.PathLike,
         if val_set is not None and env.is_main:
             bare = unwrap(model)
             bare.eval()
-            vloader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False,
-                                 num_workers=min(cfg.num_workers, 2), collate_fn=collate,
-                                 pin_memory=cuda, generator=torch.Generator().manual_seed(0))
             limit = cfg.max_val_batches or None
             batches = (to_device(b, env.device, channels_last)
                        for b in itertools.islice(vloader, limit))
