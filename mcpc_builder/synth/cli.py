@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS, help="dataset format")
     parser.add_argument("--out", required=True, type=Path, help="root directory to create")
     parser.add_argument("--n-images", type=int, default=None,
-                        help="images (coco, mpii) or frames (h36m, 3dhp); default: the "
-                             "embedded default's size")
+                        help="images (coco, mpii) or frames per sequence (h36m, 3dhp); "
+                             "default: the embedded default's size")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--world-config", type=Path, default=None,
