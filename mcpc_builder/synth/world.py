@@ -638,7 +638,13 @@ def look_at_camera(centre: np.ndarray, target: np.ndarray, roll: float, K: np.nd
 # ----------------------------------------------------------------------------------------- scene
 @dataclass
 class Scene:
-    """A camera and the people it sees."""
+    """A camera and the people it sees.
+
+    Arguments:
+        camera: the camera.
+        people: the people (mutually non-overlapping on the ground).
+        indoor: the renderer draws a floor and a back wall instead of ground and sky.
+    """
 
     camera: Camera
     people: list[Person3D]
