@@ -39,6 +39,7 @@ VALID_FRACTION = 0.25         # of the training images, listed in annot/valid.js
 CHAR_VISIBLE_FRACTION = 0.1   # images whose is_visible fields are stored as characters
 MIN_LABELLED_JOINTS = 6       # fewer in-image joints: annorect without annopoints
 MIN_PERSON_PIXELS = 40.0      # skeleton extent below this: annorect without annopoints
+MIN_SHOWN_PIXELS = 300        # (almost) hidden people: annorect without annopoints
 # (pose family -> activity) in MPII's act fields: category, activity, id.
 ACTIVITIES = {
     "standing": ("miscellaneous", "standing, talking", 85),
@@ -120,8 +121,9 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
         char_vis = rng.random() < CHAR_VISIBLE_FRACTION
         rects = []
         for ridx, person in enumerate(scene.people):
+            shown = int((rendering.person_index == ridx).sum())
             rect, joints16, vis16 = _annorect(uv[ridx], vis[ridx], bool(is_test[imgidx]),
-                                              char_vis)
+                                              char_vis, shown)
             rects.append(rect)
             _append_gt(gt["mat"], imgidx * 100 + ridx, imgidx, ridx, X_cam[ridx], vis[ridx],
                        person)
@@ -182,9 +184,17 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
     return out_dir
 
 
-def _annorect(uv: np.ndarray, vis: np.ndarray, test: bool, char_vis: bool):
+def _annorect(uv: np.ndarray, vis: np.ndarray, test: bool, char_vis: bool, shown_pixels: int):
     """One person's annorect record, and for annotated people the JSON joints (16, 2) 1-based
-    ([-1, -1] missing) and flags (16,) 0/1/2 in MPII order (None, None otherwise)."""
+    ([-1, -1] missing) and flags (16,) 0/1/2 in MPII order (None, None otherwise).
+
+    Arguments:
+        uv: (22, 2) pixels 0-based; vis: (22,) flags 0/1/2 (BODY_POINTS order).
+        test: a test image (no head box, no joints).
+        char_vis: store ``is_visible`` as '0'/'1' characters.
+        shown_pixels: how many pixels of the person the image shows (hidden people get no
+            joints).
+    """
     ext = uv[vis > 0] if np.any(vis > 0) else uv
     lo, hi = ext.min(axis=0), ext.max(axis=0)
     extent = float(max(hi[0] - lo[0], hi[1] - lo[1]))
@@ -201,7 +211,8 @@ def _annorect(uv: np.ndarray, vis: np.ndarray, test: bool, char_vis: bool):
     rect.update({"x1": _scalar(round(x1) + 1), "y1": _scalar(round(y1) + 1),
                  "x2": _scalar(round(x2) + 1), "y2": _scalar(round(y2) + 1)})
     v16 = vis[MPII_FROM_BODY]
-    if int((v16 > 0).sum()) < MIN_LABELLED_JOINTS or extent < MIN_PERSON_PIXELS:
+    if (int((v16 > 0).sum()) < MIN_LABELLED_JOINTS or extent < MIN_PERSON_PIXELS
+            or shown_pixels < MIN_SHOWN_PIXELS):
         rect["annopoints"] = np.zeros((0, 0))
         return rect, None, None
     uv16 = np.round(uv[MPII_FROM_BODY]) + 1.0
