@@ -47,6 +47,11 @@ nccl on CUDA, gloo on CPU; BatchNorm becomes SyncBatchNorm on CUDA (on CPU, DDP 
 rate is ``cfg.lr * global_batch / cfg.reference_batch``. AdamW, linear warm-up + cosine decay,
 gradient-norm clipping.
 
+Loader workers start from a forkserver by default (``TrainConfig.loader_start``): a script that
+calls ``train`` with workers needs the usual ``if __name__ == "__main__":`` guard, and the
+dataset must be picklable. On CPU the loop uses ``cfg.cpu_threads`` torch threads (0: the cores
+left after loader workers), because OpenMP threads competing for cores are many times slower.
+
 Outputs in ``run_dir``: ``checkpoint.pt`` (written to a temp name then ``os.replace``d: model,
 optimizer, scheduler, step, RNG states of python / numpy / torch per rank, data position,
 config, meta), ``train_log.csv``, ``val_log.csv``, ``curves.png``.
