@@ -10,11 +10,18 @@ unlabelled.
 
 The file is decoded with msgspec into Structs declaring only the fields used, then every check
 and conversion runs on numpy arrays; the only Python work per annotation is gathering its fields.
+Keypoints and boxes are first kept as raw JSON text and decoded a few thousand annotations at a
+time straight into float64 arrays (``json_file.number_arrays``): as Python lists of floats they
+would be most of the reader's memory (~0.5 GB on COCO-train). Should that chunked decode find a
+fault, or the file need the lenient parse (NaN tokens, numbers beyond float range), the file is
+decoded once more into lists the usual way, which reports the fault exactly or reads the file
+leniently; results never depend on the path taken.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -25,7 +32,7 @@ from ..errors import DataError
 from ..joints import COCO17
 from ..persons import PersonTable
 from .assemble import assemble_table, relative_image_dir, report_skips
-from .json_file import decode_json, gc_paused
+from .json_file import decode_json, gc_paused, number_arrays, read_bytes
 from .screening import (KEEP, REASON_CODE, SKIP_REASONS, count_reasons, first_reason,
                         screen_bbox, screen_points)
 
@@ -56,6 +63,45 @@ class _CocoFile(msgspec.Struct):
     annotations: list[_Annotation]
 
 
+class _RawAnnotation(msgspec.Struct, gc=False):
+    """``_Annotation`` with keypoints and bbox left as JSON text (None if absent)."""
+
+    id: int | None = None
+    image_id: int | None = None
+    category_id: int = PERSON_CATEGORY
+    iscrowd: int | bool = 0
+    num_keypoints: int | None = None
+    keypoints: msgspec.Raw = None
+    bbox: msgspec.Raw = None
+
+
+class _RawCocoFile(msgspec.Struct):
+    images: list[_Image]
+    annotations: list[_RawAnnotation]
+
+
+@dataclass
+class _Fields:
+    """The annotations' fields as arrays (N annotations); -1 marks a missing number.
+
+    kp_rows / box_rows (K,) int64 are the annotations whose keypoints (K, 51) / bbox (K, 4)
+    float64 values were decoded: at least every one still in play at the keypoint checks.
+    """
+
+    category: np.ndarray
+    crowd: np.ndarray
+    ids_missing: np.ndarray  # id or image_id absent
+    ann_id: np.ndarray
+    image_id: np.ndarray
+    num_kp: np.ndarray
+    kp_len: np.ndarray       # -1: keypoints absent or null
+    box_len: np.ndarray      # -1: bbox absent or null
+    kp_rows: np.ndarray
+    kp: np.ndarray
+    box_rows: np.ndarray
+    bbox: np.ndarray
+
+
 _EXPECTED = "a COCO keypoints JSON object with 'images' and 'annotations' lists"
 
 
@@ -77,31 +123,93 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
     ann_file = Path(ann_file)
     root = Path(root) if root is not None else ann_file.parent.parent
     image_dir = Path(image_dir) if image_dir is not None else root / split
-    coco = decode_json(ann_file, _CocoFile, _EXPECTED)
+    data = read_bytes(ann_file)
+    fields = coco = None
+    try:
+        with gc_paused():
+            coco = msgspec.json.decode(data, type=_RawCocoFile)
+            fields = _raw_fields(coco.annotations)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass  # handled below, once the partial results are released
+    images = coco.images if fields is not None else None
+    coco = None
+    if fields is None:
+        # A fault, or non-standard numbers: decode into lists, which reports the fault exactly
+        # (file, byte or record) or reads the file leniently.
+        coco = decode_json(ann_file, _CocoFile, _EXPECTED, data=data)
+        with gc_paused():
+            fields = _list_fields(coco.annotations)
+        images, coco = coco.images, None
+    del data
     with gc_paused():
-        return _table(coco, ann_file, split, image_dir, root, check_images)
+        return _table(fields, images, ann_file, split, image_dir, root, check_images)
 
 
-def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: Path,
-           check_images: bool) -> PersonTable:
-    images = _image_arrays(ann_file, coco.images)
-    anns = coco.annotations
-    n = len(anns)
-    reason = np.zeros(n, np.uint8)
+def _scalar_fields(anns: list) -> dict[str, np.ndarray]:
+    """The per-annotation scalar fields (one light pass each)."""
+    return {
+        "category": np.array([a.category_id for a in anns], np.int64),
+        "crowd": np.array([a.iscrowd for a in anns], np.int64),
+        "ids_missing": np.array([a.id is None or a.image_id is None for a in anns], bool),
+        "ann_id": np.array([-1 if a.id is None else a.id for a in anns], np.int64),
+        "image_id": np.array([-1 if a.image_id is None else a.image_id for a in anns], np.int64),
+        "num_kp": np.array([-1 if a.num_keypoints is None else a.num_keypoints for a in anns],
+                           np.int64),
+    }
 
-    # Gather fields (one light pass each); None marks a missing field.
-    category = np.array([a.category_id for a in anns], np.int64)
-    crowd = np.array([a.iscrowd for a in anns], np.int64)
-    missing = np.array([a.id is None or a.image_id is None or a.keypoints is None
-                        or a.bbox is None for a in anns], bool)
-    ann_id = np.array([-1 if a.id is None else a.id for a in anns], np.int64)
-    image_id = np.array([-1 if a.image_id is None else a.image_id for a in anns], np.int64)
-    num_kp = np.array([-1 if a.num_keypoints is None else a.num_keypoints for a in anns], np.int64)
+
+def _wanted(scalars: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) bool: annotations that may reach the keypoint checks (the values are needed)."""
+    return ((scalars["category"] == PERSON_CATEGORY) & (scalars["crowd"] == 0)
+            & ~scalars["ids_missing"] & (scalars["num_kp"] != 0))
+
+
+def _raw_fields(anns: list[_RawAnnotation]) -> _Fields:
+    """Fields of annotations whose keypoints and bbox are raw JSON (decoded here in chunks).
+    Raises msgspec.ValidationError where those are not null nor arrays of numbers."""
+    scalars = _scalar_fields(anns)
+    wanted = _wanted(scalars)
+    kp_len, kp = number_arrays([a.keypoints for a in anns], NUM_VALUES, wanted)
+    box_len, bbox = number_arrays([a.bbox for a in anns], 4, wanted)
+    return _Fields(**scalars, kp_len=kp_len, box_len=box_len,
+                   kp_rows=np.flatnonzero(wanted & (kp_len == NUM_VALUES)), kp=kp,
+                   box_rows=np.flatnonzero(wanted & (box_len == 4)), bbox=bbox)
+
+
+def _list_fields(anns: list[_Annotation]) -> _Fields:
+    """Fields of annotations decoded with keypoints and bbox as lists (the fallback path)."""
+    scalars = _scalar_fields(anns)
+    wanted = _wanted(scalars)
     kp_len = np.array([-1 if a.keypoints is None else len(a.keypoints) for a in anns], np.int64)
     box_len = np.array([-1 if a.bbox is None else len(a.bbox) for a in anns], np.int64)
+    kp_rows = np.flatnonzero(wanted & (kp_len == NUM_VALUES))
+    box_rows = np.flatnonzero(wanted & (box_len == 4))
+    kp = np.fromiter(chain.from_iterable(anns[i].keypoints for i in kp_rows), np.float64,
+                     count=len(kp_rows) * NUM_VALUES).reshape(-1, NUM_VALUES)
+    bbox = np.fromiter(chain.from_iterable(anns[i].bbox for i in box_rows), np.float64,
+                       count=len(box_rows) * 4).reshape(-1, 4)
+    return _Fields(**scalars, kp_len=kp_len, box_len=box_len, kp_rows=kp_rows, kp=kp,
+                   box_rows=box_rows, bbox=bbox)
 
-    first_reason(reason, category != PERSON_CATEGORY, "not_person")
-    first_reason(reason, crowd != 0, "crowd")
+
+def _rows_of(rows: np.ndarray, values: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """``values`` of the annotations ``want`` (sorted, a subset of the sorted ``rows``)."""
+    if len(want) == len(rows):
+        return values
+    return values[np.searchsorted(rows, want)]
+
+
+def _table(f: _Fields, image_list: list[_Image], ann_file: Path, split: str, image_dir: Path,
+           root: Path, check_images: bool) -> PersonTable:
+    images = _image_arrays(ann_file, image_list)
+    del image_list
+    ann_id, image_id, num_kp, kp_len, box_len = f.ann_id, f.image_id, f.num_kp, f.kp_len, f.box_len
+    n = len(ann_id)
+    reason = np.zeros(n, np.uint8)
+    missing = f.ids_missing | (kp_len < 0) | (box_len < 0)
+
+    first_reason(reason, f.category != PERSON_CATEGORY, "not_person")
+    first_reason(reason, f.crowd != 0, "crowd")
     first_reason(reason, missing, "missing_field")
     # Image lookup: position of each annotation's image in the images arrays.
     n_images = len(images["id"])
@@ -117,8 +225,7 @@ def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: P
 
     # Keypoints and boxes of the records still in play, as arrays.
     live = np.flatnonzero(reason == KEEP)
-    kp = np.fromiter(chain.from_iterable(anns[i].keypoints for i in live), np.float64,
-                     count=len(live) * NUM_VALUES).reshape(-1, COCO17.num_joints, 3)
+    kp = _rows_of(f.kp_rows, f.kp, live).reshape(-1, COCO17.num_joints, 3)
     sub = reason[live]
     vis = kp[..., 2]
     first_reason(sub, ~np.isin(vis, (0, 1, 2)).all(axis=1), "bad_visibility")
@@ -128,8 +235,7 @@ def _table(coco: _CocoFile, ann_file: Path, split: str, image_dir: Path, root: P
     screen_points(sub, kp[..., :2], labelled, width, height)
     bbox = np.full((len(live), 4), np.nan)
     box_ok = box_len[live] == 4
-    bbox[box_ok] = np.fromiter(chain.from_iterable(anns[i].bbox for i in live[box_ok]),
-                               np.float64, count=int(box_ok.sum()) * 4).reshape(-1, 4)
+    bbox[box_ok] = _rows_of(f.box_rows, f.bbox, live[box_ok])
     first_reason(sub, ~box_ok, "bad_bbox")
     screen_bbox(sub, bbox)
     reason[live] = sub
