@@ -56,7 +56,7 @@ def ground_truth_depths(root: Path) -> dict[int, np.ndarray]:
 
 def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: PretrainConfig,
                              truth: dict[int, np.ndarray], splits, min_gap_m: float = 0.05,
-                             batch_size: int = 16) -> dict[str, float]:
+                             batch_size: int = 16, max_persons: int = 0) -> dict[str, float]:
     """Depth-order accuracy on keypoint pairs that carry no MCPC label, against true depth.
 
     For each COCO person with ground truth (unaugmented crop): every pair of its labelled joints
@@ -64,7 +64,8 @@ def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: Pr
     person of the image inside the crop (*cross*), whose true camera-frame depths differ by at
     least ``min_gap_m`` metres. A pair is correct when the depth map sampled at the two
     keypoints orders them like the truth. Pairs the build did label are scored separately
-    (``labelled_*``), unlabelled ones are the generalisation test.
+    (``labelled_*``), unlabelled ones are the generalisation test. ``max_persons``: score only
+    the first this-many persons with ground truth (0: all).
     """
     ds = McpcDataset(tables, cfg.data, splits, augment=False)
     labelled = set()
@@ -73,6 +74,7 @@ def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: Pr
     has_truth = np.array([s == "coco" and int(i) in truth
                           for s, i in zip(tables.source, tables.source_ann_id)])
     keep = [i for i, r in enumerate(ds.rows) if has_truth[r]]
+    keep = keep[:max_persons] if max_persons else keep
     counts = {k: [0, 0] for k in ("within", "cross", "labelled_within", "labelled_cross")}
     size = (cfg.data.crop_size, cfg.data.crop_size)
     S = cfg.data.crop_size
@@ -121,7 +123,8 @@ def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: Pr
     return out
 
 
-def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path) -> dict | None:
+def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
+                        max_persons: int = 400) -> dict | None:
     """Trained vs initial network on unlabelled synthetic pairs; None without ground truth."""
     roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
     if "coco" not in roots or not (roots["coco"] / "ground_truth").is_dir():
@@ -135,7 +138,8 @@ def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path) -> 
         if name == "trained":
             model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
         for split_name, splits in (("val", cfg.data.val_splits), ("train", cfg.data.train_splits)):
-            out[f"{name}_{split_name}"] = unlabelled_pair_accuracy(model, tables, cfg, truth, splits)
+            out[f"{name}_{split_name}"] = unlabelled_pair_accuracy(model, tables, cfg, truth, splits,
+                                                                   max_persons=max_persons)
     tmp = run_dir / ".unlabelled_pairs.json.tmp"
     tmp.write_text(json.dumps(out, indent=1))
     os.replace(tmp, run_dir / "unlabelled_pairs.json")
