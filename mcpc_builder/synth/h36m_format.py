@@ -214,7 +214,7 @@ def atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def _bbox(uv: np.ndarray, width: int, height: int) -> list[float]:
+def _bbox(uv: np.ndarray) -> list[float]:
     """mks0601 bbox: joint extent enlarged x1.2 about its centre, xywh px."""
     lo, hi = uv.min(0), uv.max(0)
     ctr, size = (lo + hi) / 2, (hi - lo) * 1.2
@@ -243,8 +243,6 @@ def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: floa
     out.mkdir(parents=True, exist_ok=True)
     n_frames = int(n_frames or DEFAULT_FRAMES)
     rng = np.random.default_rng(seed)
-    to17 = joints.mapping(joints.LAYOUTS["h36m17"], joints.H36M17)  # identity, documents the order
-    assert (to17 == np.arange(17)).all()
     edges = joints.H36M17.edges
     left, right = joints.H36M17.left_joints, joints.H36M17.right_joints
 
@@ -318,7 +316,7 @@ def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: floa
                         inside = (pin[:, 0] >= 0) & (pin[:, 0] < cam["width"]) & \
                                  (pin[:, 1] >= 0) & (pin[:, 1] < cam["height"])
                         annotations.append({"id": image_id, "image_id": image_id,
-                                            "bbox": _bbox(pin, cam["width"], cam["height"]),
+                                            "bbox": _bbox(pin),
                                             "keypoints_vis": inside.tolist()})
                 positions_2d[s_name][vp3d_name] = tracks
         ann = out / "annotations"
