@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from .. import joints
 
@@ -252,7 +253,7 @@ def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: floa
     gt_cams: dict = {}
     body_gt: dict = {}
     intrinsic = None
-    for subject in subjects:
+    for subject in tqdm(subjects, desc="synthetic Human3.6M subjects", leave=False):
         s_name = f"S{subject}"
         cams = _cameras(rng, camera_distance, camera_height, azimuth_offset)
         if intrinsic is None:

@@ -27,6 +27,7 @@ import cv2
 import h5py
 import numpy as np
 import scipy.io
+from tqdm import tqdm
 
 from .. import joints
 from .h36m_format import (atomic_write_bytes, atomic_write_json, draw_frame, _look_at,
@@ -116,7 +117,8 @@ def _encode(img: np.ndarray) -> bytes:
 
 def _write_test(out: Path, rng: np.random.Generator, n: int, edges, left, right) -> dict:
     intrinsics = {}
-    for k, (name, (w0, h0, f0)) in enumerate(TEST_SEQUENCES.items()):
+    for k, (name, (w0, h0, f0)) in enumerate(tqdm(TEST_SEQUENCES.items(), leave=False,
+                                                   desc="synthetic 3DHP test sequences")):
         w, h, f = int(round(w0 * SCALE)), int(round(h0 * SCALE)), f0 * SCALE
         c = np.array([w / 2 + rng.uniform(-2, 2), h / 2 + rng.uniform(-2, 2)])
         outdoor = name in ("TS5", "TS6")
@@ -160,7 +162,7 @@ def _calibration_text(cams: list[tuple[np.ndarray, np.ndarray, float, np.ndarray
 
 def _write_train(out: Path, rng: np.random.Generator, n: int, edges, left, right) -> None:
     w, h, f = 256, 256, 2048 / 10 * 7.3203 * SCALE
-    for s in range(1, 9):
+    for s in tqdm(range(1, 9), desc="synthetic 3DHP training subjects", leave=False):
         for q in (1, 2):
             seq = out / f"S{s}" / f"Seq{q}"
             body, stature = _motion(rng, n)
