@@ -234,28 +234,30 @@ def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
     """Priors and files of one shard; returns its manifest entry and counts."""
     out, job, config = item
     result = apply_priors(job.table, config, keep_raw=False)
+    parts = result.parts
+    kept = sum(np.bincount(p.rule, minlength=len(RULE_NAMES)) for p in parts)
+    balance = [sum(int(np.count_nonzero(p.label == v)) for p in parts) for v in (1, 0, -1)]
+    labelled = _count_labelled(len(job.table), [p.person_a for p in parts] +
+                               [p.person_b for p in parts])
     persons = writer.persons_arrow(job.table, job.person_id, job.image_id, result.scale,
                                    result.grounded)
-    pairs = writer.pairs_arrow(result.pairs, job.person_id)
+    pairs = writer.pairs_arrow(parts, job.person_id)
     entry = writer.write_shard(out, job.index, persons, pairs)
-    p = result.pairs
     entry.update({
         "source": job.table.source, "split": job.table.split,
         "produced": result.produced.tolist(), "dropped": result.dropped.tolist(),
-        "kept": np.bincount(p.rule, minlength=len(RULE_NAMES)).tolist(),
-        "balance": [int((p.label == 1).sum()), int((p.label == 0).sum()),
-                    int((p.label == -1).sum())],
-        "persons_labelled": _count_labelled(len(job.table), p.person_a, p.person_b),
+        "kept": np.asarray(kept, np.int64).tolist(), "balance": balance,
+        "persons_labelled": labelled,
         "grounded": int(result.grounded.sum()),
     })
     return entry
 
 
-def _count_labelled(n: int, person_a: np.ndarray, person_b: np.ndarray) -> int:
-    """Persons (of n rows) that appear in at least one pair."""
+def _count_labelled(n: int, person_rows: list[np.ndarray]) -> int:
+    """Persons (of n rows) that appear in at least one pair (``person_rows``: (K,) int64 each)."""
     seen = np.zeros(n, bool)
-    seen[person_a] = True
-    seen[person_b] = True
+    for rows in person_rows:
+        seen[rows] = True
     return int(seen.sum())
 
 

@@ -119,25 +119,62 @@ def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarra
     return pa.Table.from_arrays(columns, schema=PERSONS_SCHEMA)
 
 
-def pairs_arrow(pairs: Pairs, person_id: np.ndarray) -> pa.Table:
-    """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids."""
-    columns = [
-        _column(person_id[pairs.person_a], pa.int64()),
-        _column(pairs.joint_a, pa.int8()),
-        _column(person_id[pairs.person_b], pa.int64()),
-        _column(pairs.joint_b, pa.int8()),
-        _column(pairs.label, pa.int8()),
-        _column(pairs.confidence, pa.float32()),
-        _strings(pairs.rule, list(RULE_NAMES)),
-        _column(pairs.margin, pa.float32()),
-    ]
-    return pa.Table.from_arrays(columns, schema=PAIRS_SCHEMA)
+def _global_ids(rows: np.ndarray, person_id: np.ndarray) -> np.ndarray:
+    """``person_id[rows]``; a shard's ids are consecutive, which makes this one addition."""
+    n = len(person_id)
+    if n and int(person_id[-1]) - int(person_id[0]) == n - 1 and (np.diff(person_id) == 1).all():
+        return rows + person_id[0]
+    return person_id[rows]
 
 
-def write_parquet(path: Path, table: pa.Table) -> dict:
+PRIOR_TYPE = pa.dictionary(pa.int8(), pa.string())
+# The table the writer hands to Parquet: the ``prior`` column as int8 codes into RULE_NAMES
+# (Parquet stores it dictionary-encoded, as it would the strings, and reads it back as strings).
+_PAIRS_WRITE_SCHEMA = pa.schema([pa.field(f.name, PRIOR_TYPE, nullable=False)
+                                 if f.name == "prior" else f for f in PAIRS_SCHEMA])
+
+
+def pairs_arrow(pairs: Pairs | list[Pairs], person_id: np.ndarray) -> pa.Table:
+    """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids.
+
+    ``pairs`` may be several parts (rows in order); each becomes one record batch, so nothing is
+    copied to join them. The ``prior`` column is dictionary-typed (``PRIOR_TYPE``);
+    ``write_parquet`` stores it as Parquet strings (``pairs_arrow(...).cast(PAIRS_SCHEMA)`` gives
+    the contract's types in memory).
+    """
+    parts = [pairs] if isinstance(pairs, Pairs) else list(pairs)
+    parts = [p for p in parts if len(p)] or [Pairs.empty()]
+    names = _string_values(list(RULE_NAMES))
+    batches = []
+    for p in parts:
+        batches.append(pa.RecordBatch.from_arrays([
+            _column(_global_ids(p.person_a, person_id), pa.int64()),
+            _column(p.joint_a, pa.int8()),
+            _column(_global_ids(p.person_b, person_id), pa.int64()),
+            _column(p.joint_b, pa.int8()),
+            _column(p.label, pa.int8()),
+            _column(p.confidence, pa.float32()),
+            pa.DictionaryArray.from_arrays(_column(p.rule, pa.int8()), names),
+            _column(p.margin, pa.float32()),
+        ], schema=_PAIRS_WRITE_SCHEMA))
+    return pa.Table.from_batches(batches, schema=_PAIRS_WRITE_SCHEMA)
+
+
+# Parquet settings per file kind. Dictionary encoding only where values repeat (it costs a hash
+# per value); statistics only on the person columns a reader may filter on; zstd (level 1).
+# The pairs file does not store the Arrow schema: its ``prior`` column is written from
+# dictionary codes and must read back as the plain strings of ``PAIRS_SCHEMA``.
+PAIRS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=["prior"],
+                     write_statistics=["person_a", "person_b"], store_schema=False)
+PERSONS_OPTIONS = dict(compression="zstd", compression_level=1,
+                       use_dictionary=["source", "split", "image_path"],
+                       write_statistics=["person_id", "image_id"])
+
+
+def write_parquet(path: Path, table: pa.Table, **options) -> dict:
     """Write atomically; returns the manifest entry {file, rows, bytes, sha256}."""
     tmp = _tmp_name(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    pq.write_table(table, tmp, row_group_size=1 << 20, **options)
     os.replace(tmp, path)
     return {"file": path.name, "rows": table.num_rows, "bytes": path.stat().st_size,
             "sha256": file_sha256(path)}
@@ -145,8 +182,8 @@ def write_parquet(path: Path, table: pa.Table) -> dict:
 
 def write_shard(out: Path, index: int, persons: pa.Table, pairs: pa.Table) -> dict:
     """Write shard ``index`` (pairs first, persons second: a shard counts once both exist)."""
-    pairs_entry = write_parquet(out / PAIRS_SHARD.format(index), pairs)
-    persons_entry = write_parquet(out / PERSONS_SHARD.format(index), persons)
+    pairs_entry = write_parquet(out / PAIRS_SHARD.format(index), pairs, **PAIRS_OPTIONS)
+    persons_entry = write_parquet(out / PERSONS_SHARD.format(index), persons, **PERSONS_OPTIONS)
     return {"index": index, "persons": persons_entry, "pairs": pairs_entry}
 
 

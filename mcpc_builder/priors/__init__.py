@@ -33,9 +33,10 @@ class PriorResult:
     """What the priors say about one person table.
 
     Arguments:
-        pairs: merged labels (rows of the table): the merged joint-level labels sorted by
-            (person_a, joint_a, person_b, joint_b), then the cross-person blocks of P1/P2 in
-            person-pair order (deterministic).
+        parts: merged labels (rows of the table) in two parts, to be read one after the other
+            (``pairs`` joins them): the merged joint-level labels sorted by (person_a, joint_a,
+            person_b, joint_b), then the cross-person blocks of P1/P2 in person-pair order
+            (deterministic).
         scale: (N,) float person scale (standing height, pixels; NaN unknown).
         grounded: (N,) bool, P1 judged the person standing on the ground.
         produced, dropped: (R,) int64 per rule in ``RULE_NAMES`` order: labels produced, and
@@ -43,12 +44,18 @@ class PriorResult:
         raw: each rule's own labels before merging (only rules that ran).
     """
 
-    pairs: Pairs
+    parts: list[Pairs]
     scale: np.ndarray
     grounded: np.ndarray
     produced: np.ndarray
     dropped: np.ndarray
     raw: dict[str, Pairs]
+
+    @property
+    def pairs(self) -> Pairs:
+        """All merged labels as one ``Pairs`` (a copy of ``parts`` joined)."""
+        parts = [p for p in self.parts if len(p)]
+        return parts[0] if len(parts) == 1 else Pairs.concat(parts)
 
 
 def apply_priors(table: PersonTable, config: PriorConfig | None = None,
@@ -114,7 +121,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
                 config)])
 
     # Merge. Person pairs that P1 and P2 order oppositely say nothing (not even P5's pairs).
-    orders = cross_person.merge_and_expand(
+    orders = cross_person.merge_orders(
         [person_level[r] for r in config.enabled if r in person_level], scale, labelled,
         image_size, config)
     produced = orders.produced.copy()
@@ -127,21 +134,19 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
             part, gone = combine_mod.drop_person_pairs(part, orders.banned)
             dropped += gone
             parts.append(part)
-    # Only the person-level blocks that share a person pair with a joint-level cross-person
-    # label can collide with one; the rest are unique and pass through unsorted.
-    blocks = orders.pairs
-    touch = np.zeros(len(blocks), bool)
+    # Only the person pairs that also hold a joint-level cross-person label can collide with
+    # one; their blocks are merged, the rest are unique and are expanded straight into the
+    # output (no sort, no copy).
+    touch = np.zeros(len(orders.key), bool)
     joint_cross = [p.take(p.person_a != p.person_b) for p in parts]
-    if len(blocks) and any(len(p) for p in joint_cross):
+    if len(orders.key) and any(len(p) for p in joint_cross):
         cp = Pairs.concat(joint_cross)
         span = len(table) + 1
         keys = np.unique(np.minimum(cp.person_a, cp.person_b) * span
                          + np.maximum(cp.person_a, cp.person_b))
-        bk = np.minimum(blocks.person_a, blocks.person_b) * span + np.maximum(blocks.person_a,
-                                                                              blocks.person_b)
+        bk = orders.key
         touch = keys[np.minimum(np.searchsorted(keys, bk), len(keys) - 1)] == bk
-    merged = combine_mod.combine(parts + [blocks.take(touch)], len(table))
+    merged = combine_mod.combine(parts + [orders.expand(labelled, touch)], len(table))
     dropped += merged.dropped
-    rest = blocks.take(~touch) if touch.any() else blocks
-    pairs = Pairs.concat([merged.pairs, rest]) if len(merged.pairs) else rest
-    return PriorResult(pairs, scale, is_grounded, produced, dropped, raw)
+    rest = orders.expand(labelled, ~touch)
+    return PriorResult([merged.pairs, rest], scale, is_grounded, produced, dropped, raw)

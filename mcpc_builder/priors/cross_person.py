@@ -6,7 +6,7 @@ gap in body heights is at least (ratio - 1) f_min / s_near. When that exceeds a 
 extent, every joint of the nearer person is closer than every joint of the farther one; otherwise
 only the root (pelvis) pair is safe.
 
-Person-level rules are merged *before* expanding to joints (``merge_and_expand``): person pairs
+Person-level rules are merged *before* expanding to joints (``merge_orders``): person pairs
 the rules order oppositely are dropped whole, agreeing ones are expanded once. This gives the same
 labels as expanding every rule and merging keypoint pairs, without sorting millions of
 identical cross-person pairs.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RULE_NAMES, PriorConfig
-from .pairs import PELVIS, RULE_CODE, Pairs, all_joint_pairs
+from .pairs import NUM_JOINTS, PELVIS, RULE_CODE, Pairs, all_joint_pairs
 
 
 @dataclass
@@ -71,24 +71,99 @@ def expand(order: PersonOrder, scale: np.ndarray, labelled: np.ndarray,
 
 @dataclass
 class MergedOrders:
-    """Result of ``merge_and_expand``.
+    """Result of ``merge_orders``: the person pairs the rules agree on, ready to expand.
+
+    Groups are the agreeing person pairs in expansion order: first those that get all joints
+    (``wide``), then those that get the root pair only (their pelvis labelled in both).
 
     Arguments:
-        pairs: the expanded keypoint pairs, one block per person pair.
+        key: (G,) int64 unordered person-pair key ``lo * (N + 1) + hi`` of each group.
+        wide: (G,) bool, the group gets every pair of labelled joints, else the root pair only.
+        near, far: (G,) int64 person rows (of the group's most confident wide row for wide
+            groups, of its most confident row otherwise).
+        confidence, rule, margin: (G,) float32 / int8 / float32, what the non-root rows carry.
+        root_confidence, root_rule, root_margin: (G,) what the root (pelvis-pelvis) row carries.
         produced, dropped: (R,) int64 per rule: keypoint pairs each rule gives on its own, and
             those lost because the rules disagree about the person pair.
         banned: (C, 2) int64 person rows (lower first) of person pairs the rules disagree on.
     """
 
-    pairs: Pairs
+    key: np.ndarray
+    wide: np.ndarray
+    near: np.ndarray
+    far: np.ndarray
+    confidence: np.ndarray
+    rule: np.ndarray
+    margin: np.ndarray
+    root_confidence: np.ndarray
+    root_rule: np.ndarray
+    root_margin: np.ndarray
     produced: np.ndarray
     dropped: np.ndarray
     banned: np.ndarray
 
+    def expand(self, labelled: np.ndarray, select: np.ndarray | None = None) -> Pairs:
+        """The keypoint pairs of the selected groups (``select`` (G,) bool, default all), one
+        block per group in group order, rows of a block in (joint_a, joint_b) order.
 
-def merge_and_expand(orders: list[PersonOrder], scale: np.ndarray, labelled: np.ndarray,
-                     image_size: np.ndarray, config: PriorConfig) -> MergedOrders:
-    """Merge person-level orders of several rules, drop disagreements, expand once.
+        Arguments:
+            labelled: (N, 21) bool.
+        """
+        idx = np.arange(len(self.key)) if select is None else np.flatnonzero(select)
+        return expand_groups(labelled, self.near[idx], self.far[idx], self.wide[idx],
+                             self.confidence[idx], self.rule[idx], self.margin[idx],
+                             self.root_confidence[idx], self.root_rule[idx],
+                             self.root_margin[idx])
+
+
+ROOT_CELL = PELVIS * NUM_JOINTS + PELVIS  # the pelvis-pelvis cell of a (21 x 21) joint grid
+_JOINT_A = np.repeat(np.arange(NUM_JOINTS, dtype=np.int8), NUM_JOINTS)  # (441,) row-major grid
+_JOINT_B = np.tile(np.arange(NUM_JOINTS, dtype=np.int8), NUM_JOINTS)
+
+
+def expand_groups(labelled: np.ndarray, near: np.ndarray, far: np.ndarray, wide: np.ndarray,
+                  confidence: np.ndarray, rule: np.ndarray, margin: np.ndarray,
+                  root_confidence: np.ndarray, root_rule: np.ndarray, root_margin: np.ndarray
+                  ) -> Pairs:
+    """Keypoint pairs of ordered person pairs (label +1: a = near person's joint).
+
+    A wide group gives every labelled joint of ``near`` against every labelled joint of ``far``
+    (its pelvis-pelvis row with the root values), any other group its pelvis-pelvis row alone.
+    Built per person pair and then repeated per row (no per-row gathers).
+
+    Arguments:
+        labelled: (N, 21) bool; near, far: (G,) int64 person rows; wide: (G,) bool;
+        confidence, margin, root_confidence, root_margin: (G,) float32; rule, root_rule: (G,)
+        int8.
+    """
+    g = len(near)
+    cells = np.zeros((g, NUM_JOINTS, NUM_JOINTS), bool)
+    w = np.flatnonzero(wide)
+    cells[w] = labelled[near[w]][:, :, None] & labelled[far[w]][:, None, :]
+    narrow = np.flatnonzero(~wide)
+    cells[narrow, PELVIS, PELVIS] = labelled[near[narrow], PELVIS] & labelled[far[narrow], PELVIS]
+    cells = cells.reshape(g, NUM_JOINTS * NUM_JOINTS)
+    count = cells.sum(axis=1)
+    flat = cells.ravel()
+    pairs = Pairs(np.repeat(np.asarray(near, np.int64), count),
+                  np.compress(flat, np.tile(_JOINT_A, g)),
+                  np.repeat(np.asarray(far, np.int64), count),
+                  np.compress(flat, np.tile(_JOINT_B, g)),
+                  np.ones(int(count.sum()), np.int8),
+                  np.repeat(np.asarray(confidence, np.float32), count),
+                  np.repeat(np.asarray(margin, np.float32), count),
+                  np.repeat(np.asarray(rule, np.int8), count))
+    has_root = np.flatnonzero(cells[:, ROOT_CELL])
+    pos = (np.cumsum(count) - count)[has_root] + cells[has_root, :ROOT_CELL].sum(axis=1)
+    pairs.confidence[pos] = root_confidence[has_root]
+    pairs.rule[pos] = root_rule[has_root]
+    pairs.margin[pos] = root_margin[has_root]
+    return pairs
+
+
+def merge_orders(orders: list[PersonOrder], scale: np.ndarray, labelled: np.ndarray,
+                 image_size: np.ndarray, config: PriorConfig) -> MergedOrders:
+    """Merge person-level orders of several rules and drop disagreements (expand later).
 
     A person pair ordered by several agreeing rules becomes all joints if any rule's gap allows
     it (each row keeps the most confident rule that gives that row, and the largest margin), the
@@ -97,7 +172,10 @@ def merge_and_expand(orders: list[PersonOrder], scale: np.ndarray, labelled: np.
     r = len(RULE_NAMES)
     produced, dropped = np.zeros(r, np.int64), np.zeros(r, np.int64)
     if not orders or sum(len(o.near) for o in orders) == 0:
-        return MergedOrders(Pairs.empty(), produced, dropped, np.zeros((0, 2), np.int64))
+        e = np.zeros(0, np.int64)
+        f, i8 = np.zeros(0, np.float32), np.zeros(0, np.int8)
+        return MergedOrders(e, np.zeros(0, bool), e, e, f, i8, f, f, i8, f, produced, dropped,
+                            np.zeros((0, 2), np.int64))
     near = np.concatenate([o.near for o in orders]).astype(np.int64)
     far = np.concatenate([o.far for o in orders]).astype(np.int64)
     conf = np.concatenate([np.clip(o.confidence, 1e-3, 1.0) for o in orders]).astype(np.float32)
@@ -124,42 +202,35 @@ def merge_and_expand(orders: list[PersonOrder], scale: np.ndarray, labelled: np.
     dropped += np.bincount(rule[bad], weights=rows[bad], minlength=r).astype(np.int64)
     banned = np.unique(np.stack([lo[bad], hi[bad]], axis=1), axis=0).reshape(-1, 2)
 
-    group = np.repeat(np.arange(len(start)), size)  # group of each sorted row
     ok_group = s_min == s_max
     best = order[start]  # most confident row of each group: it labels the root pair
-    any_wide = np.zeros(len(start), bool)
-    np.logical_or.at(any_wide, group, wide[order])
-    gap_all = np.full(len(start), -np.inf)
-    np.maximum.at(gap_all, group, np.where(wide[order], gap[order], -np.inf))
+    wide_s = wide[order]
+    any_wide = np.logical_or.reduceat(wide_s, start)
+    gap_all = np.maximum.reduceat(np.where(wide_s, gap[order], -np.inf), start)
     gap_root = np.maximum.reduceat(gap[order], start)
     # Most confident *wide* row of each group: it labels the non-root joints.
-    wide_sorted = np.flatnonzero(wide[order])
+    wide_sorted = np.flatnonzero(wide_s)
     best_wide = np.full(len(start), -1, np.int64)
     if len(wide_sorted):
-        g = group[wide_sorted]
-        first_of_group = np.r_[True, g[1:] != g[:-1]]
-        best_wide[g[first_of_group]] = order[wide_sorted[first_of_group]]
+        group = np.repeat(np.arange(len(start)), size)[wide_sorted]
+        first_of_group = np.r_[True, group[1:] != group[:-1]]
+        best_wide[group[first_of_group]] = order[wide_sorted[first_of_group]]
 
     sel_all = np.flatnonzero(ok_group & any_wide)
-    bw = best_wide[sel_all]
-    pa, ja, pb, jb, src = all_joint_pairs(near[bw], far[bw], labelled)
-    c = conf[bw][src]
-    ru = rule[bw][src]
-    mg = gap_all[sel_all][src]
-    is_root = (ja == PELVIS) & (jb == PELVIS)
-    root_best = best[sel_all][src]
-    c = np.where(is_root, conf[root_best], c)
-    ru = np.where(is_root, rule[root_best], ru)
-    mg = np.where(is_root, gap_root[sel_all][src], mg)
-    block = Pairs(pa.astype(np.int64), ja.astype(np.int8), pb.astype(np.int64),
-                  jb.astype(np.int8), np.ones(len(pa), np.int8), c.astype(np.float32),
-                  mg.astype(np.float32), ru.astype(np.int8))
     sel_root = np.flatnonzero(ok_group & ~any_wide)
     b = best[sel_root]
     keep = labelled[near[b], PELVIS] & labelled[far[b], PELVIS]
     sel_root, b = sel_root[keep], b[keep]
-    roots = Pairs(near[b], np.full(len(b), PELVIS, np.int8), far[b],
-                  np.full(len(b), PELVIS, np.int8), np.ones(len(b), np.int8), conf[b],
-                  gap_root[sel_root].astype(np.float32), rule[b])
-    return MergedOrders(Pairs.concat([block, roots]), produced, dropped, banned)
-
+    bw = best_wide[sel_all]
+    rb = best[sel_all]
+    groups = np.concatenate([sel_all, sel_root])
+    who = np.concatenate([bw, b])  # the row whose persons and non-root values the group takes
+    root_who = np.concatenate([rb, b])
+    return MergedOrders(
+        key=key_s[start[groups]],
+        wide=np.r_[np.ones(len(sel_all), bool), np.zeros(len(sel_root), bool)],
+        near=near[who], far=far[who], confidence=conf[who], rule=rule[who],
+        margin=np.r_[gap_all[sel_all], gap_root[sel_root]].astype(np.float32),
+        root_confidence=conf[root_who], root_rule=rule[root_who],
+        root_margin=gap_root[groups].astype(np.float32),
+        produced=produced, dropped=dropped, banned=banned)
