@@ -160,14 +160,15 @@ def pairs_arrow(pairs: Pairs | list[Pairs], person_id: np.ndarray) -> pa.Table:
     return pa.Table.from_batches(batches, schema=_PAIRS_WRITE_SCHEMA)
 
 
-# Parquet settings per file kind. Dictionary encoding only where values repeat (it costs a hash
-# per value); statistics only on the person columns a reader may filter on; zstd (level 1).
-# The pairs file does not store the Arrow schema: its ``prior`` column is written from
-# dictionary codes and must read back as the plain strings of ``PAIRS_SCHEMA``.
-PAIRS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=["prior"],
+# Parquet settings per file kind, measured on a COCO-train-scale build: dictionary encoding only
+# where values repeat (it costs a hash per value), statistics only on the id columns a reader may
+# filter on. Pairs: LZ4 (2.5 x faster to write than zstd level 1 at 2 x the size, which is ~1 byte
+# per pair); persons: zstd level 1. The pairs file does not store the Arrow schema: its
+# ``prior`` column is written from dictionary codes and reads back as the plain strings of
+# ``PAIRS_SCHEMA``.
+PAIRS_OPTIONS = dict(compression="lz4", use_dictionary=["prior"],
                      write_statistics=["person_a", "person_b"], store_schema=False)
-PERSONS_OPTIONS = dict(compression="zstd", compression_level=1,
-                       use_dictionary=["source", "split", "image_path"],
+PERSONS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=False,
                        write_statistics=["person_id", "image_id"])
 
 

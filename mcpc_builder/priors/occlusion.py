@@ -20,44 +20,54 @@ TORSO = (L_SHO, R_SHO, L_HIP, R_HIP)
 NUM_ANNOTATED = 17  # MCPC-21 joints 0..16 are the COCO joints, drawn by annotators
 
 
+NUM_REGIONS = len(LIMB_ENDS) + 1  # the limbs, then the torso
+_LIMB_A = np.array([e[0] for e in LIMB_ENDS])
+_LIMB_B = np.array([e[1] for e in LIMB_ENDS])
+# (17, 9) bool: joint j bounds region k (an end of the limb, or a torso corner for the torso).
+_BOUNDS = np.zeros((NUM_ANNOTATED, NUM_REGIONS), bool)
+for _k, (_a, _b) in enumerate(LIMB_ENDS):
+    _BOUNDS[[_a, _b], _k] = True
+_BOUNDS[list(TORSO), NUM_REGIONS - 1] = True
+# (9, 4) covering joints of each region: the capsule's two ends, or the four torso corners.
+_COVER = np.array([list(e) + [-1, -1] for e in LIMB_ENDS] + [list(TORSO)])
+
+
 def _regions(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
              config: PriorConfig):
-    """All visible body-part regions, as capsules.
+    """Every person's visible body-part regions, as capsules, one slot per region kind.
 
     Returns:
-        owner (R,) int64 person row; kind (R,) int64 (0..7 limb, 8 torso); p, q (R, 2) capsule
-        axis ends, pixels; radius (R,) pixels.
+        valid (N, 9) bool (slots 0..7 the limbs of ``LIMB_ENDS``, 8 the torso); p, q (N, 9, 2)
+        capsule axis ends, pixels; radius (N, 9) pixels. Invalid slots hold arbitrary values.
     """
     cfg = config.occlusion
+    n = len(keypoints)
     vis = visibility == 2
-    a = np.array([e[0] for e in LIMB_ENDS])
-    b = np.array([e[1] for e in LIMB_ENDS])
-    limb_ok = vis[:, a] & vis[:, b] & np.isfinite(scale)[:, None]
-    rows, kind = np.nonzero(limb_ok)
-    p = keypoints[rows, a[kind]]
-    q = keypoints[rows, b[kind]]
-    radius = cfg.limb_radius * scale[rows]
-    torso_ok = vis[:, list(TORSO)].all(axis=1)
-    t_rows = np.flatnonzero(torso_ok)
-    kp = keypoints[t_rows]
-    t_p = 0.5 * (kp[:, L_SHO] + kp[:, R_SHO])
-    t_q = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
-    width = np.fmax(np.linalg.norm(kp[:, L_SHO] - kp[:, R_SHO], axis=-1),
-                    np.linalg.norm(kp[:, L_HIP] - kp[:, R_HIP], axis=-1))
-    t_radius = cfg.torso_radius * 0.5 * width
-    return (np.concatenate([rows, t_rows]).astype(np.int64),
-            np.concatenate([kind, np.full(len(t_rows), 8)]).astype(np.int64),
-            np.concatenate([p, t_p]), np.concatenate([q, t_q]),
-            np.concatenate([radius, t_radius]))
+    valid = np.empty((n, NUM_REGIONS), bool)
+    valid[:, :-1] = vis[:, _LIMB_A] & vis[:, _LIMB_B] & np.isfinite(scale)[:, None]
+    valid[:, -1] = vis[:, list(TORSO)].all(axis=1)
+    p = np.empty((n, NUM_REGIONS, 2))
+    q = np.empty((n, NUM_REGIONS, 2))
+    radius = np.empty((n, NUM_REGIONS))
+    p[:, :-1] = keypoints[:, _LIMB_A]
+    q[:, :-1] = keypoints[:, _LIMB_B]
+    radius[:, :-1] = cfg.limb_radius * scale[:, None]
+    p[:, -1] = 0.5 * (keypoints[:, L_SHO] + keypoints[:, R_SHO])
+    q[:, -1] = 0.5 * (keypoints[:, L_HIP] + keypoints[:, R_HIP])
+    width = np.fmax(np.linalg.norm(keypoints[:, L_SHO] - keypoints[:, R_SHO], axis=-1),
+                    np.linalg.norm(keypoints[:, L_HIP] - keypoints[:, R_HIP], axis=-1))
+    radius[:, -1] = cfg.torso_radius * 0.5 * width
+    return valid, p, q, radius
 
 
 def _within(x: np.ndarray, p: np.ndarray, q: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """(K,) bool: points x (K, 2) within ``radius`` (K,) of segments p-q (K, 2), pixels."""
-    dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
-    rx, ry = x[:, 0] - p[:, 0], x[:, 1] - p[:, 1]
-    t = np.clip((rx * dx + ry * dy) / np.fmax(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
-    ex, ey = rx - t * dx, ry - t * dy
-    return np.hypot(ex, ey) <= radius
+    """(K, R) bool: points x (K, 2) within ``radius`` (K, R) of segments p-q (K, R, 2), pixels."""
+    dx, dy = q[..., 0] - p[..., 0], q[..., 1] - p[..., 1]
+    rx, ry = x[:, None, 0] - p[..., 0], x[:, None, 1] - p[..., 1]
+    with np.errstate(invalid="ignore"):
+        t = np.clip((rx * dx + ry * dy) / np.fmax(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+        ex, ey = rx - t * dx, ry - t * dy
+        return np.hypot(ex, ey) <= radius
 
 
 def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray,
@@ -72,47 +82,36 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     # Only annotated joints: a synthesised midpoint (pelvis, thorax) inherits a hidden flag from
     # one end without lying behind anything.
     occ_row, occ_joint = np.nonzero(visibility[:, :NUM_ANNOTATED] == 1)
-    owner, kind, p, q, radius = _regions(keypoints, visibility, scale, config)
-    if len(occ_row) == 0 or len(owner) == 0:
+    valid, p, q, radius = _regions(keypoints, visibility, scale, config)
+    has_region = valid.any(axis=1)
+    if len(occ_row) == 0 or not has_region.any():
         return Pairs.empty()
-    order = np.argsort(owner, kind="stable")
-    owner, kind, p, q, radius = owner[order], kind[order], p[order], q[order], radius[order]
     # First a coarse test per (hidden joint, person of its image): inside the box around the
     # person's regions. Only the survivors are tested against each region of that person.
-    n = len(keypoints)
-    first = np.searchsorted(owner, np.arange(n), side="left")
-    count = np.searchsorted(owner, np.arange(n), side="right") - first
-    ends = np.concatenate([p, q])
-    pad = np.concatenate([radius, radius])
-    who = np.concatenate([owner, owner])
-    box_lo = np.full((n, 2), np.inf)
-    box_hi = np.full((n, 2), -np.inf)
-    np.minimum.at(box_lo, who, ends - pad[:, None])
-    np.maximum.at(box_hi, who, ends + pad[:, None])
+    with np.errstate(invalid="ignore"):
+        pad = radius[..., None]
+        box_lo = np.where(valid[..., None], np.fmin(p, q) - pad, np.inf).min(axis=1)  # (N, 2)
+        box_hi = np.where(valid[..., None], np.fmax(p, q) + pad, -np.inf).max(axis=1)
     start, end = image_groups(image_index)
     span = end[occ_row] - start[occ_row]  # persons in the hidden joint's image
     o = np.repeat(np.arange(len(occ_row)), span)
     person = np.repeat(start[occ_row], span) + (
         np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
     x = keypoints[occ_row[o], occ_joint[o]]
-    near = (count[person] > 0) & np.all((x >= box_lo[person]) & (x <= box_hi[person]), axis=1)
-    o, person = o[near], person[near]
-    k = count[person]
-    r = np.repeat(first[person], k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
-    o = np.repeat(o, k)
-    pr, pj, rr = occ_row[o], occ_joint[o], owner[r]
-    same = pr == rr
-    keep = ~same if not cfg.same_person else np.ones(len(o), bool)
-    # A joint is never occluded by a part it bounds.
-    a_end = np.array([e[0] for e in LIMB_ENDS] + [-1])[kind[r]]
-    b_end = np.array([e[1] for e in LIMB_ENDS] + [-1])[kind[r]]
-    torso_joint = np.isin(pj, TORSO)
-    keep &= ~(same & ((pj == a_end) | (pj == b_end) | ((kind[r] == 8) & torso_joint)))
-    o, r, pr, pj, rr = o[keep], r[keep], pr[keep], pj[keep], rr[keep]
-    inside = _within(keypoints[pr, pj], p[r], q[r], radius[r])
-    r, pr, pj, rr = r[inside], pr[inside], pj[inside], rr[inside]
-    # Covering joints: the capsule's two ends, or the four torso corners.
-    cover = np.array([list(e) + [-1, -1] for e in LIMB_ENDS] + [list(TORSO)])[kind[r]]  # (M, 4)
-    m, c = np.nonzero(cover >= 0)
-    return Pairs.make("occlusion", rr[m], cover[m, c], pr[m], pj[m], 1, cfg.confidence)
-
+    near = has_region[person] & np.all((x >= box_lo[person]) & (x <= box_hi[person]), axis=1)
+    o, person, x = o[near], person[near], x[near]
+    pr, pj = occ_row[o], occ_joint[o]
+    # Each surviving (hidden joint, person) against the person's nine region slots.
+    test = valid[person]
+    same = pr == person
+    if cfg.same_person:  # a joint is never occluded by a part it bounds
+        test &= ~(same[:, None] & _BOUNDS[pj])
+    else:
+        test &= ~same[:, None]
+    inside = test & _within(x, p[person], q[person], radius[person])
+    m, kind = np.nonzero(inside)
+    cover = _COVER[kind]  # (M, 4) covering joints, -1 padded
+    m2, c = np.nonzero(cover >= 0)
+    rows = m[m2]
+    return Pairs.make("occlusion", person[rows], cover[m2, c], pr[rows], pj[rows], 1,
+                      cfg.confidence)
