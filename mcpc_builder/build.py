@@ -235,18 +235,18 @@ def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
     out, job, config = item
     result = apply_priors(job.table, config, keep_raw=False)
     parts = result.parts
-    kept = sum(np.bincount(p.rule, minlength=len(RULE_NAMES)) for p in parts)
+    kept = [sum(int(np.count_nonzero(p.rule == r)) for p in parts) for r in range(len(RULE_NAMES))]
     balance = [sum(int(np.count_nonzero(p.label == v)) for p in parts) for v in (1, 0, -1)]
     labelled = _count_labelled(len(job.table), [p.person_a for p in parts] +
                                [p.person_b for p in parts])
     persons = writer.persons_arrow(job.table, job.person_id, job.image_id, result.scale,
                                    result.grounded)
-    pairs = writer.pairs_arrow(parts, job.person_id)
+    pairs = writer.pairs_arrow(parts, job.person_id, in_place=True)
     entry = writer.write_shard(out, job.index, persons, pairs)
     entry.update({
         "source": job.table.source, "split": job.table.split,
         "produced": result.produced.tolist(), "dropped": result.dropped.tolist(),
-        "kept": np.asarray(kept, np.int64).tolist(), "balance": balance,
+        "kept": kept, "balance": balance,
         "persons_labelled": labelled,
         "grounded": int(result.grounded.sum()),
     })

@@ -119,10 +119,14 @@ def persons_arrow(table: PersonTable, person_id: np.ndarray, image_id: np.ndarra
     return pa.Table.from_arrays(columns, schema=PERSONS_SCHEMA)
 
 
-def _global_ids(rows: np.ndarray, person_id: np.ndarray) -> np.ndarray:
-    """``person_id[rows]``; a shard's ids are consecutive, which makes this one addition."""
+def _global_ids(rows: np.ndarray, person_id: np.ndarray, in_place: bool) -> np.ndarray:
+    """``person_id[rows]``; a shard's ids are consecutive, which makes this one addition (done
+    in ``rows`` itself if ``in_place``)."""
     n = len(person_id)
     if n and int(person_id[-1]) - int(person_id[0]) == n - 1 and (np.diff(person_id) == 1).all():
+        if in_place:
+            rows += person_id[0]
+            return rows
         return rows + person_id[0]
     return person_id[rows]
 
@@ -134,8 +138,10 @@ _PAIRS_WRITE_SCHEMA = pa.schema([pa.field(f.name, PRIOR_TYPE, nullable=False)
                                  if f.name == "prior" else f for f in PAIRS_SCHEMA])
 
 
-def pairs_arrow(pairs: Pairs | list[Pairs], person_id: np.ndarray) -> pa.Table:
-    """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids.
+def pairs_arrow(pairs: Pairs | list[Pairs], person_id: np.ndarray,
+                in_place: bool = False) -> pa.Table:
+    """The pairs rows of one shard; ``person_id`` (N,) int64 maps shard rows to global ids
+    (``in_place``: the person columns of ``pairs`` are overwritten with them, saving a copy).
 
     ``pairs`` may be several parts (rows in order); each becomes one record batch, so nothing is
     copied to join them. The ``prior`` column is dictionary-typed (``PRIOR_TYPE``);
@@ -147,10 +153,11 @@ def pairs_arrow(pairs: Pairs | list[Pairs], person_id: np.ndarray) -> pa.Table:
     names = _string_values(list(RULE_NAMES))
     batches = []
     for p in parts:
+        own = in_place and not np.may_share_memory(p.person_a, p.person_b)
         batches.append(pa.RecordBatch.from_arrays([
-            _column(_global_ids(p.person_a, person_id), pa.int64()),
+            _column(_global_ids(p.person_a, person_id, own), pa.int64()),
             _column(p.joint_a, pa.int8()),
-            _column(_global_ids(p.person_b, person_id), pa.int64()),
+            _column(_global_ids(p.person_b, person_id, own), pa.int64()),
             _column(p.joint_b, pa.int8()),
             _column(p.label, pa.int8()),
             _column(p.confidence, pa.float32()),

@@ -143,7 +143,7 @@ def expand_groups(labelled: np.ndarray, near: np.ndarray, far: np.ndarray, wide:
     narrow = np.flatnonzero(~wide)
     cells[narrow, PELVIS, PELVIS] = labelled[near[narrow], PELVIS] & labelled[far[narrow], PELVIS]
     cells = cells.reshape(g, NUM_JOINTS * NUM_JOINTS)
-    count = cells.sum(axis=1)
+    count = np.count_nonzero(cells, axis=1)
     flat = cells.ravel()
     pairs = Pairs(np.repeat(np.asarray(near, np.int64), count),
                   np.compress(flat, np.tile(_JOINT_A, g)),
@@ -154,7 +154,7 @@ def expand_groups(labelled: np.ndarray, near: np.ndarray, far: np.ndarray, wide:
                   np.repeat(np.asarray(margin, np.float32), count),
                   np.repeat(np.asarray(rule, np.int8), count))
     has_root = np.flatnonzero(cells[:, ROOT_CELL])
-    pos = (np.cumsum(count) - count)[has_root] + cells[has_root, :ROOT_CELL].sum(axis=1)
+    pos = (np.cumsum(count) - count)[has_root] + np.count_nonzero(cells[has_root, :ROOT_CELL], axis=1)
     pairs.confidence[pos] = root_confidence[has_root]
     pairs.rule[pos] = root_rule[has_root]
     pairs.margin[pos] = root_margin[has_root]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import PriorConfig
 from .foreshortening import length_ratio
-from .pairs import Pairs
+from .pairs import Pairs, euclidean
 
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHO, R_SHO, L_HIP, R_HIP = 0, 1, 2, 3, 4, 5, 6, 11, 12
 SHOULDER_LINE, HIP_LINE = 8, 9  # rows of foreshortening.LIMBS
@@ -46,7 +46,7 @@ def facing(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     lab = visibility > 0
     x = keypoints[..., 0]
     with np.errstate(invalid="ignore"):
-        ear_span = np.linalg.norm(keypoints[:, L_EAR] - keypoints[:, R_EAR], axis=-1)
+        ear_span = euclidean(keypoints[:, L_EAR] - keypoints[:, R_EAR])
         big_face = ear_span >= cfg.min_face_px
     out: list[Pairs] = []
     c = cfg.face_confidence

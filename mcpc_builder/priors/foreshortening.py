@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import PriorConfig
-from .pairs import Pairs
+from .pairs import Pairs, euclidean
 from .person_scale import FOREARM, HIP_WIDTH, SHIN, SHOULDER_WIDTH, THIGH, UPPER_ARM
 
 # (joint a, joint b, fraction of standing height), MCPC-21.
@@ -44,7 +44,7 @@ def length_ratio(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray
         ratio: (N, 10) float l / L, NaN where an end is unlabelled or the scale unknown;
         length: (N, 10) float image length, pixels.
     """
-    length = np.linalg.norm(keypoints[:, LIMB_A] - keypoints[:, LIMB_B], axis=-1)
+    length = euclidean(keypoints[:, LIMB_A] - keypoints[:, LIMB_B])
     ok = labelled[:, LIMB_A] & labelled[:, LIMB_B]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = length / (LIMB_RATIO[None, :] * scale[:, None])

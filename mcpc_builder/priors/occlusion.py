@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import PriorConfig
-from .pairs import Pairs, image_groups
+from .pairs import Pairs, euclidean, image_groups
 
 L_SHO, R_SHO, L_HIP, R_HIP = 5, 6, 11, 12
 LIMB_ENDS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
@@ -54,8 +54,8 @@ def _regions(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     radius[:, :-1] = cfg.limb_radius * scale[:, None]
     p[:, -1] = 0.5 * (keypoints[:, L_SHO] + keypoints[:, R_SHO])
     q[:, -1] = 0.5 * (keypoints[:, L_HIP] + keypoints[:, R_HIP])
-    width = np.fmax(np.linalg.norm(keypoints[:, L_SHO] - keypoints[:, R_SHO], axis=-1),
-                    np.linalg.norm(keypoints[:, L_HIP] - keypoints[:, R_HIP], axis=-1))
+    width = np.fmax(euclidean(keypoints[:, L_SHO] - keypoints[:, R_SHO]),
+                    euclidean(keypoints[:, L_HIP] - keypoints[:, R_HIP]))
     radius[:, -1] = cfg.torso_radius * 0.5 * width
     return valid, p, q, radius
 

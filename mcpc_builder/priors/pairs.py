@@ -72,6 +72,13 @@ class Pairs:
 FIELDS = ("person_a", "joint_a", "person_b", "joint_b", "label", "confidence", "margin", "rule")
 
 
+def euclidean(v: np.ndarray) -> np.ndarray:
+    """(...) Euclidean length of 2D vectors v (..., 2); bit-identical to
+    ``np.linalg.norm(v, axis=-1)`` (the same two products and one sum) without its overhead."""
+    x, y = v[..., 0], v[..., 1]
+    return np.sqrt(x * x + y * y)
+
+
 def image_groups(image_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end row of each person's image group.
 

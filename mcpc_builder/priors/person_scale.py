@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import PriorConfig
 from .cross_person import PersonOrder
-from .pairs import person_pairs
+from .pairs import euclidean, person_pairs
 
 # MCPC-21 joints used below.
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
@@ -50,11 +50,11 @@ def segment_lengths(keypoints: np.ndarray, labelled: np.ndarray
     """
     a = np.array([s[0] for s in LIMB_SEGMENTS])
     b = np.array([s[1] for s in LIMB_SEGMENTS])
-    limb = np.linalg.norm(keypoints[:, a] - keypoints[:, b], axis=-1)
+    limb = euclidean(keypoints[:, a] - keypoints[:, b])
     limb_ok = labelled[:, a] & labelled[:, b]
     mid_sho = 0.5 * (keypoints[:, L_SHO] + keypoints[:, R_SHO])
     mid_hip = 0.5 * (keypoints[:, L_HIP] + keypoints[:, R_HIP])
-    torso = np.linalg.norm(mid_sho - mid_hip, axis=-1)
+    torso = euclidean(mid_sho - mid_hip)
     torso_ok = labelled[:, [L_SHO, R_SHO, L_HIP, R_HIP]].all(axis=1)
     length = np.concatenate([limb, torso[:, None]], axis=1)
     ok = np.concatenate([limb_ok, torso_ok[:, None]], axis=1)
