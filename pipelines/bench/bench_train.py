@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".bench_train.json.tmp"
-    tmp.write_text(json.dumps(res, indent=1))
+    plain = {k: (None if isinstance(v, float) and v != v else v) for k, v in res.items()}
+    tmp.write_text(json.dumps(plain, indent=1))  # NaN (not measured) as null: strict JSON
     os.replace(tmp, out / "bench_train.json")
     width = max(len(k) for k in res)
     for k, v in res.items():
