@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,21 +83,25 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
     started = time.perf_counter()
     config = config or PriorConfig()
     out = Path(out)
-    inputs = discover_inputs(sources, roots or {}, splits or {})
+    found = discover_inputs(sources, roots or {}, splits or {}, checksum=False)
+    read_start = time.perf_counter()
+    # The inputs' sha256 (the build identity) is computed in a thread while they are read
+    # (hashlib releases the GIL); nothing is written to ``out`` before the identity is known.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-sha256") as hasher:
+        digests = [hasher.submit(writer.file_sha256, i.path) for i in found]
+        tables = read_inputs(found, workers, progress, check_images)                  # read
+        inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
+    jobs = plan_shards(tables, shard_size)
     identity = build_identity(inputs, config, shard_size)
     prepare_out(out, identity, overwrite)
     writer.write_json(out / writer.IN_PROGRESS, {"identity": identity, "pid": os.getpid()})
-
-    read_start = time.perf_counter()
-    tables = read_inputs(inputs, workers, progress, check_images)                      # read
-    jobs = plan_shards(tables, shard_size)
     shards_start = time.perf_counter()
     results = run_jobs(out, jobs, config, workers, progress)                  # priors, write
     done = time.perf_counter()
     manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
                              done - started)
-    manifest["timings_s"] = {"discover_and_checksum": round(read_start - started, 3),
-                             "read": round(shards_start - read_start, 3),
+    manifest["timings_s"] = {"discover": round(read_start - started, 3),
+                             "read_and_checksum": round(shards_start - read_start, 3),
                              "priors_and_write": round(done - shards_start, 3)}
     writer.write_json(out / MANIFEST_NAME, manifest)                                  # last
     (out / writer.IN_PROGRESS).unlink()
@@ -115,8 +120,11 @@ def resolve_root(source: str, roots: dict) -> Path:
     return Path(root).resolve()
 
 
-def discover_inputs(sources, roots: dict, splits: dict) -> list[InputFile]:
-    """Every annotation file to read, in a fixed order (source order, then discover order)."""
+def discover_inputs(sources, roots: dict, splits: dict, checksum: bool = True
+                    ) -> list[InputFile]:
+    """Every annotation file to read, in a fixed order (source order, then discover order).
+
+    ``checksum=False`` leaves ``sha256`` empty (the caller computes it)."""
     from .readers import SOURCES, discover
 
     unknown = [s for s in sources if s not in SOURCES]
@@ -131,7 +139,8 @@ def discover_inputs(sources, roots: dict, splits: dict) -> list[InputFile]:
             if not ann_file.is_file():
                 raise DataError(ann_file, "annotation file not found")
             inputs.append(InputFile(source, split, ann_file.resolve(), Path(image_dir), root,
-                                    ann_file.stat().st_size, writer.file_sha256(ann_file)))
+                                    ann_file.stat().st_size,
+                                    writer.file_sha256(ann_file) if checksum else ""))
     return inputs
 
 
@@ -217,21 +226,44 @@ def shard_bounds(image_index: np.ndarray, shard_size: int) -> list[tuple[int, in
     return bounds
 
 
+def shard_table(table: PersonTable, start: int, end: int) -> PersonTable:
+    """Persons ``start:end`` of ``table`` with only the image range they use (views, no copy of
+    the source's per-image arrays: a shard encodes and ships its own image paths only)."""
+    img = table.image_index[start:end]
+    lo, hi = (int(img[0]), int(img[-1]) + 1) if len(img) else (0, 0)
+    return PersonTable(table.source, table.split, img - lo, table.image_paths[lo:hi],
+                       table.image_width[lo:hi], table.image_height[lo:hi],
+                       table.bbox[start:end], table.keypoints[start:end],
+                       table.visibility[start:end], table.source_ann_id[start:end],
+                       Counter(table.skipped), table.persons_read)
+
+
 def plan_shards(tables: list[PersonTable], shard_size: int) -> list[ShardJob]:
     """Cut every table into shards and number persons and images globally, in input order."""
     jobs, person_base, image_base = [], 0, 0
     for table in tables:
         for start, end in shard_bounds(table.image_index, shard_size):
             rows = np.arange(start, end)
-            jobs.append(ShardJob(len(jobs), table.take(rows), person_base + rows,
+            jobs.append(ShardJob(len(jobs), shard_table(table, start, end), person_base + rows,
                                  image_base + table.image_index[rows]))
         person_base += len(table)
         image_base += table.num_images
     return jobs
 
 
-def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
-    """Priors and files of one shard; returns its manifest entry and counts."""
+@dataclass
+class PreparedShard:
+    """A shard's rows as Arrow tables, ready to be written, and its manifest counts."""
+
+    out: Path
+    index: int
+    persons: object  # pa.Table
+    pairs: object    # pa.Table
+    entry: dict
+
+
+def prepare_shard(item: tuple[Path, ShardJob, PriorConfig]) -> PreparedShard:
+    """Priors of one shard, its counts, and its rows as Arrow tables."""
     out, job, config = item
     result = apply_priors(job.table, config, keep_raw=False)
     parts = result.parts
@@ -242,15 +274,26 @@ def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
     persons = writer.persons_arrow(job.table, job.person_id, job.image_id, result.scale,
                                    result.grounded)
     pairs = writer.pairs_arrow(parts, job.person_id, in_place=True)
-    entry = writer.write_shard(out, job.index, persons, pairs)
-    entry.update({
+    entry = {
         "source": job.table.source, "split": job.table.split,
         "produced": result.produced.tolist(), "dropped": result.dropped.tolist(),
         "kept": kept, "balance": balance,
         "persons_labelled": labelled,
         "grounded": int(result.grounded.sum()),
-    })
+    }
+    return PreparedShard(out, job.index, persons, pairs, entry)
+
+
+def write_prepared(shard: PreparedShard) -> dict:
+    """Write a prepared shard's files; returns its manifest entry and counts."""
+    entry = writer.write_shard(shard.out, shard.index, shard.persons, shard.pairs)
+    entry.update(shard.entry)
     return entry
+
+
+def build_shard(item: tuple[Path, ShardJob, PriorConfig]) -> dict:
+    """Priors and files of one shard; returns its manifest entry and counts."""
+    return write_prepared(prepare_shard(item))
 
 
 def _count_labelled(n: int, person_rows: list[np.ndarray]) -> int:
@@ -272,9 +315,21 @@ def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
                 results.append(entry)
                 bar.update(1)
     else:
-        for item in items:
-            results.append(build_shard(item))
-            bar.update(1)
+        # One process: shard k is encoded, compressed and written (Arrow / Parquet C++, GIL
+        # released) in a thread while the priors of shard k + 1 run; two shards at most are in
+        # memory. Files and manifest are the same as written one after the other.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-write") as pool:
+            pending = None
+            for item in items:
+                shard = prepare_shard(item)
+                if pending is not None:
+                    results.append(pending.result())
+                    bar.update(1)
+                pending = pool.submit(write_prepared, shard)
+                del shard
+            if pending is not None:
+                results.append(pending.result())
+                bar.update(1)
     bar.close()
     return results
 
