@@ -98,10 +98,13 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
-        in_plane = foreshortening.in_plane(kp, labelled, scale, config)
+        # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.
+        emit_equal = config.foreshortening.emit_equal
+        in_plane = foreshortening.in_plane(kp, labelled, scale, config) \
+            if emit_equal or (keep_raw and evaluate_disabled) else None
         signers = [r for r in SIGN_SOURCES if r in config.enabled and r in joint_level]
         joint_level["foreshortening"] = Pairs.concat(
-            ([in_plane] if config.foreshortening.emit_equal else [])
+            ([in_plane] if emit_equal else [])
             + [foreshortening.signed_by(Pairs.concat([joint_level[r] for r in signers]), kp,
                                         labelled, scale, config)])
 

@@ -60,12 +60,20 @@ def _regions(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     return valid, p, q, radius
 
 
-def _within(x: np.ndarray, p: np.ndarray, q: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """(K, R) bool: points x (K, 2) within ``radius`` (K, R) of segments p-q (K, R, 2), pixels."""
+def _geometry(p: np.ndarray, q: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(..., 6) per capsule: p_x, p_y, axis d = q - p (x, y), max(|d|^2, 1e-9), radius."""
     dx, dy = q[..., 0] - p[..., 0], q[..., 1] - p[..., 1]
-    rx, ry = x[:, None, 0] - p[..., 0], x[:, None, 1] - p[..., 1]
+    return np.stack([p[..., 0], p[..., 1], dx, dy, np.fmax(dx * dx + dy * dy, 1e-9), radius],
+                    axis=-1)
+
+
+def _within(x: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+    """(K, R) bool: points x (K, 2) within the capsules ``geometry`` (K, R, 6) (``_geometry``),
+    pixels."""
+    px, py, dx, dy, den, radius = np.moveaxis(geometry, -1, 0)
+    rx, ry = x[:, None, 0] - px, x[:, None, 1] - py
     with np.errstate(invalid="ignore"):
-        t = np.clip((rx * dx + ry * dy) / np.fmax(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+        t = np.clip((rx * dx + ry * dy) / den, 0.0, 1.0)
         ex, ey = rx - t * dx, ry - t * dy
         return np.hypot(ex, ey) <= radius
 
@@ -108,7 +116,9 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
         test &= ~(same[:, None] & _BOUNDS[pj])
     else:
         test &= ~same[:, None]
-    inside = test & _within(x, p[person], q[person], radius[person])
+    with np.errstate(invalid="ignore"):
+        geometry = _geometry(p, q, radius)  # (N, 9, 6): one gather per candidate below
+    inside = test & _within(x, geometry[person])
     m, kind = np.nonzero(inside)
     cover = _COVER[kind]  # (M, 4) covering joints, -1 padded
     m2, c = np.nonzero(cover >= 0)
