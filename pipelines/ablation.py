@@ -161,6 +161,8 @@ def plot_ablation(results: dict, curves: dict, path: Path) -> Path:
             bars = ax.bar(np.arange(len(tests)) + (i - (len(starts) - 1) / 2) * width, vals, width,
                           label=s)
             ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        top = max(results[s][t][metric] for s in starts for t in tests)
+        ax.set_ylim(0, 1.35 * top)  # room for the legend above the bars
         ax.set_xticks(np.arange(len(tests)), tests)
         ax.set_ylabel(label)
         ax.set_title(label + " (lower is better)", fontsize=9)
