@@ -20,6 +20,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -85,18 +86,21 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
     out = Path(out)
     found = discover_inputs(sources, roots or {}, splits or {}, checksum=False)
     read_start = time.perf_counter()
-    # The inputs' sha256 (the build identity) is computed in a thread while they are read
-    # (hashlib releases the GIL); nothing is written to ``out`` before the identity is known.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-sha256") as hasher:
-        digests = [hasher.submit(writer.file_sha256, i.path) for i in found]
-        tables = read_inputs(found, workers, progress, check_images)                  # read
-        inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
-    jobs = plan_shards(tables, shard_size)
-    identity = build_identity(inputs, config, shard_size)
-    prepare_out(out, identity, overwrite)
-    writer.write_json(out / writer.IN_PROGRESS, {"identity": identity, "pid": os.getpid()})
-    shards_start = time.perf_counter()
-    results = run_jobs(out, jobs, config, workers, progress)                  # priors, write
+    with ExitStack() as stack:
+        # Worker processes start now, while this process reads (their start-up overlaps it).
+        pool = stack.enter_context(started_pool(workers)) if workers > 1 else None
+        # The inputs' sha256 (the build identity) is computed in a thread while they are read
+        # (hashlib releases the GIL); nothing is written to ``out`` before the identity is known.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-sha256") as hasher:
+            digests = [hasher.submit(writer.file_sha256, i.path) for i in found]
+            tables = read_inputs(found, workers, progress, check_images, pool)       # read
+            inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
+        jobs = plan_shards(tables, shard_size)
+        identity = build_identity(inputs, config, shard_size)
+        prepare_out(out, identity, overwrite)
+        writer.write_json(out / writer.IN_PROGRESS, {"identity": identity, "pid": os.getpid()})
+        shards_start = time.perf_counter()
+        results = run_jobs(out, jobs, config, workers, progress, pool)        # priors, write
     done = time.perf_counter()
     manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
                              done - started)
@@ -187,13 +191,17 @@ def _read_one(item: tuple[InputFile, bool]) -> PersonTable:
 
 
 def read_inputs(inputs: list[InputFile], workers: int, progress: bool,
-                check_images: bool) -> list[PersonTable]:
-    """Read every input (in parallel processes when workers > 1), in input order."""
+                check_images: bool, pool: ProcessPoolExecutor | None = None
+                ) -> list[PersonTable]:
+    """Read every input (in parallel processes when workers > 1, in ``pool`` if given), in
+    input order."""
     items = [(i, check_images) for i in inputs]
     bar = _bar(len(items), "read", progress)
     if workers > 1 and len(items) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)),
-                                 mp_context=_pool_context()) as pool:
+        with ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ProcessPoolExecutor(
+                    max_workers=min(workers, len(items)), mp_context=_pool_context()))
             tables = []
             for table in pool.map(_read_one, items):
                 tables.append(table)
@@ -305,12 +313,16 @@ def _count_labelled(n: int, person_rows: list[np.ndarray]) -> int:
 
 
 def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
-             progress: bool) -> list[dict]:
+             progress: bool, pool: ProcessPoolExecutor | None = None) -> list[dict]:
+    """Build every shard (in worker processes when workers > 1, in ``pool`` if given)."""
     items = [(out, job, config) for job in jobs]
     bar = _bar(len(items), "shards", progress)
     results = []
     if workers > 1 and len(items) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        with ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers,
+                                                               mp_context=_pool_context()))
             for entry in pool.map(build_shard, items):
                 results.append(entry)
                 bar.update(1)
@@ -406,6 +418,17 @@ def summary_table(m: dict) -> str:
                  f"{m['totals']['pairs'] / kept:.1f}   persons labelled: "
                  f"{100.0 * m['totals']['persons_labelled'] / kept:.1f}%")
     return "\n".join(lines)
+
+
+@contextmanager
+def started_pool(workers: int):
+    """A process pool whose ``workers`` processes are started at once (not on first use), so
+    their start-up (a fork server importing the builder, then the forks) runs beside the
+    caller's next step."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        for _ in range(workers):
+            pool.submit(os.getpid)
+        yield pool
 
 
 def _pool_context():
