@@ -15,11 +15,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mcpc_builder.build import build, shard_bounds
+from mcpc_builder.build import build, plan_shards, shard_bounds
+from mcpc_builder.persons import PersonTable
 from mcpc_builder.errors import DataError
 from mcpc_builder.priors import PriorConfig
 from mcpc_builder.schema import PAIRS_SCHEMA, PERSONS_SCHEMA, SCHEMA_VERSION
-from mcpc_builder.writer import IN_PROGRESS, file_sha256
+from mcpc_builder.priors.pairs import Pairs
+from mcpc_builder.writer import IN_PROGRESS, file_sha256, pairs_arrow
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,6 +83,37 @@ def test_build_writes_shards_and_manifest_as_the_contract_says(coco_root, tmp_pa
     assert kept == total_pairs
     assert sum(m["labels"]["balance"].values()) == total_pairs
     assert not (out / IN_PROGRESS).exists()
+
+
+def _table_of_images(persons_per_image: list[int]) -> PersonTable:
+    n, m = sum(persons_per_image), len(persons_per_image)
+    return PersonTable("coco", "train", np.repeat(np.arange(m), persons_per_image),
+                       np.array([f"img/{i:03d}.jpg" for i in range(m)], object),
+                       np.full(m, 640, np.int32), np.full(m, 480, np.int32),
+                       np.zeros((n, 4), np.float32), np.zeros((n, 21, 2), np.float32),
+                       np.zeros((n, 21), np.uint8), np.arange(n, dtype=np.int64))
+
+
+def test_each_shard_carries_only_the_images_of_its_persons_and_global_ids():
+    # Images 0..5 with 2, 1, 3, 1, 2, 1 persons; a shard takes whole images until >= 3 persons.
+    jobs = plan_shards([_table_of_images([2, 1, 3, 1, 2, 1])], shard_size=3)
+    assert [len(j.table) for j in jobs] == [3, 3, 3, 1]
+    third = jobs[2].table
+    assert list(third.image_paths) == ["img/003.jpg", "img/004.jpg"]
+    assert third.image_index.tolist() == [0, 1, 1]  # local to the shard's images
+    assert jobs[2].image_id.tolist() == [3, 4, 4]   # global image ids
+    assert jobs[2].person_id.tolist() == [6, 7, 8]
+
+
+def test_pairs_rows_become_global_person_ids_and_prior_names():
+    pairs = Pairs.make("occlusion", [0, 2], [5, 6], [1, 0], [7, 8], 1, 0.75)
+    consecutive = pairs_arrow(pairs, np.array([10, 11, 12]))
+    assert consecutive.column("person_a").to_pylist() == [10, 12]
+    assert consecutive.column("person_b").to_pylist() == [11, 10]
+    assert consecutive.column("prior").to_pylist() == ["occlusion", "occlusion"]
+    scattered = pairs_arrow(pairs, np.array([7, 40, 3]))
+    assert scattered.column("person_a").to_pylist() == [7, 3]
+    assert scattered.column("person_b").to_pylist() == [40, 7]
 
 
 def test_two_builds_give_identical_shards_and_workers_do_not_change_them(coco_root, tmp_path):
