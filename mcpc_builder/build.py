@@ -3,9 +3,9 @@
     build(sources, out)   read every split of every source, cut the persons into shards of whole
                           images, run the priors on each shard, write shards, write the manifest
 
-Crash safety (clean restart): the build first writes ``.build-in-progress.json`` holding its
-identity (a hash of the inputs' sha256, the prior config, shard size, schema and builder
-versions), then shards under temporary names renamed into place, then ``manifest.json`` last,
+Crash safety (clean restart): the build reads its inputs (writing nothing), then writes
+``.build-in-progress.json`` holding its identity (a hash of the inputs' sha256, the prior config,
+shard size, schema and builder versions), then shards under temporary names renamed into place, then ``manifest.json`` last,
 then removes the marker. A killed build leaves no manifest, so nothing looks complete; running
 the same build again finds its own marker, removes the partial files and builds from scratch
 (outputs are deterministic, so the result equals an uninterrupted build). A folder holding a
@@ -72,6 +72,8 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
         out: output folder (created).
         roots: {source: dataset root}; a source without one uses the embedded default.
         workers: processes for reading sources and building shards (output is identical).
+            With 1, one process: the inputs' checksum and the Parquet writing of the previous
+            shard run in threads beside the reading and the priors.
         config: prior thresholds (default ``PriorConfig()``).
         overwrite: replace a different build already in ``out``.
         progress: tqdm bars and the summary table on stdout.
