@@ -129,7 +129,7 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     o = np.repeat(np.arange(len(occ_row)), span)
     person = np.repeat(start[occ_row], span) + (
         np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
-    x = keypoints[occ_row[o], occ_joint[o]]
+    x = keypoints[occ_row, occ_joint][o]  # (K, 2) the hidden joint of each candidate
     b = np.take(box, person, axis=1)
     near = (has_region[person] & (x[:, 0] >= b[0]) & (x[:, 0] <= b[1]) & (x[:, 1] >= b[2])
             & (x[:, 1] <= b[3]))
