@@ -21,35 +21,57 @@ def relative_image_dir(image_dir: Path, root: Path) -> str:
     return "" if rel == "." else Path(rel).as_posix()
 
 
+# Persons converted per block: the conversion's temporaries then stay in cache instead of
+# being fresh whole-table arrays (~1.6x faster on COCO-train's 150k persons).
+CONVERT_BLOCK = 4096
+
+
 def assemble_table(source: str, split: str, layout: JointLayout, *, image_key: np.ndarray,
                    ann_id: np.ndarray, points: np.ndarray, visibility: np.ndarray,
                    bbox: np.ndarray, image_paths: np.ndarray, image_width: np.ndarray,
-                   image_height: np.ndarray, skipped: Counter, persons_read: int) -> PersonTable:
+                   image_height: np.ndarray, skipped: Counter, persons_read: int,
+                   rows: np.ndarray | None = None) -> PersonTable:
     """Sort kept persons by (image, annotation id) and convert them to MCPC-21.
 
     Arguments:
         image_key: (N,) int64, each person's image as an index into the image arrays below.
         ann_id: (N,) int64, the source's annotation id.
-        points: (N, J, 2) float, source layout, original pixels, 0-based.
-        visibility: (N, J) uint8 0/1/2, source layout.
+        points: (N, J, 2) float, source layout, original pixels, 0-based (a strided view is
+            fine: only the kept rows are read, a block at a time).
+        visibility: (N, J) uint8 0/1/2 (or float holding those values), source layout.
         bbox: (N, 4) float xywh, original pixels.
         image_paths: (M,) str relative to the source root; image_width, image_height: (M,) pixels.
+        rows: (K,) int64, the persons to keep, as indices into the (N,) arrays above
+            (default: all of them).
     Only images holding at least one person are kept in the table.
     """
+    if rows is not None:
+        image_key, ann_id = image_key[rows], ann_id[rows]
     order = np.lexsort((ann_id, image_key))
+    source_rows = order if rows is None else np.asarray(rows)[order]
     image_key = image_key[order]
-    used, image_index = np.unique(image_key, return_inverse=True)
-    keypoints, vis, _ = convert(points[order], visibility[order], layout, MCPC21)
+    # image_key is sorted: the images used are its distinct values, in order.
+    starts = np.ones(len(image_key), bool)
+    starts[1:] = image_key[1:] != image_key[:-1]
+    used = image_key[starts]
+    image_index = np.cumsum(starts, dtype=np.int64) - 1
+    n = len(order)
+    keypoints = np.empty((n, MCPC21.num_joints, points.shape[-1]), np.float32)
+    vis = np.empty((n, MCPC21.num_joints), np.uint8)
+    for start in range(0, n, CONVERT_BLOCK):
+        block = source_rows[start:start + CONVERT_BLOCK]
+        keypoints[start:start + len(block)], vis[start:start + len(block)], _ = convert(
+            points[block], visibility[block], layout, MCPC21)
     return PersonTable(
         source=source,
         split=split,
-        image_index=image_index.astype(np.int64).reshape(-1),
+        image_index=image_index,
         image_paths=np.asarray(image_paths, dtype=object)[used],
         image_width=np.asarray(image_width)[used].astype(np.int32),
         image_height=np.asarray(image_height)[used].astype(np.int32),
-        bbox=np.ascontiguousarray(bbox[order], dtype=np.float32),
-        keypoints=np.ascontiguousarray(keypoints, dtype=np.float32),
-        visibility=np.ascontiguousarray(vis, dtype=np.uint8),
+        bbox=np.ascontiguousarray(bbox[source_rows], dtype=np.float32),
+        keypoints=keypoints,
+        visibility=vis,
         source_ann_id=np.ascontiguousarray(ann_id[order], dtype=np.int64),
         skipped=skipped,
         persons_read=int(persons_read),

@@ -252,18 +252,17 @@ def _table(f: _Fields, image_list: list[_Image], ann_file: Path, split: str, ima
             examples[name] = f"annotations[{i}] (id {ann_id[i]})"
     report_skips(ann_file, skipped, examples)
 
-    keep_in_live = sub == KEEP
-    keep = live[keep_in_live]
     prefix = relative_image_dir(image_dir, root)
     paths = np.array([f"{prefix}/{name}" if prefix else name for name in images["file_name"]],
                      dtype=object)
-    table = assemble_table(
+    # The live records' arrays go as they are, with the rows to keep: assemble_table gathers
+    # and converts them a block at a time (no whole-table copies).
+    return assemble_table(
         SOURCE, split, COCO17,
-        image_key=img_pos[keep], ann_id=ann_id[keep], points=kp[keep_in_live, :, :2],
-        visibility=vis[keep_in_live].astype(np.uint8), bbox=bbox[keep_in_live],
-        image_paths=paths, image_width=images["width"], image_height=images["height"],
-        skipped=skipped, persons_read=n)
-    return table
+        image_key=img_pos[live], ann_id=ann_id[live], points=kp[..., :2], visibility=vis,
+        bbox=bbox, image_paths=paths, image_width=images["width"],
+        image_height=images["height"], skipped=skipped, persons_read=n,
+        rows=np.flatnonzero(sub == KEEP))
 
 
 def _image_arrays(ann_file: Path, images: list[_Image]) -> dict[str, np.ndarray]:
