@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..joints import COCO17
 from ..persons import PersonTable
 from .assemble import assemble_table, relative_image_dir, report_skips
-from .json_file import decode_json, gc_paused, number_arrays, read_bytes
+from .json_file import decode_json, gc_paused, mapped_file, number_arrays
 from .screening import (KEEP, REASON_CODE, SKIP_REASONS, count_reasons, first_reason,
                         screen_bbox, screen_points)
 
@@ -123,24 +123,23 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
     ann_file = Path(ann_file)
     root = Path(root) if root is not None else ann_file.parent.parent
     image_dir = Path(image_dir) if image_dir is not None else root / split
-    data = read_bytes(ann_file)
-    fields = coco = None
-    try:
-        with gc_paused():
-            coco = msgspec.json.decode(data, type=_RawCocoFile)
-            fields = _raw_fields(coco.annotations)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass  # handled below, once the partial results are released
-    images = coco.images if fields is not None else None
-    coco = None
-    if fields is None:
-        # A fault, or non-standard numbers: decode into lists, which reports the fault exactly
-        # (file, byte or record) or reads the file leniently.
-        coco = decode_json(ann_file, _CocoFile, _EXPECTED, data=data)
-        with gc_paused():
-            fields = _list_fields(coco.annotations)
-        images, coco = coco.images, None
-    del data
+    with mapped_file(ann_file) as data:
+        fields = coco = None
+        try:
+            with gc_paused():
+                coco = msgspec.json.decode(data, type=_RawCocoFile)
+                fields = _raw_fields(coco.annotations)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass  # handled below, once the partial results are released
+        images = coco.images if fields is not None else None
+        coco = None
+        if fields is None:
+            # A fault, or non-standard numbers: decode into lists, which reports the fault
+            # exactly (file, byte or record) or reads the file leniently.
+            coco = decode_json(ann_file, _CocoFile, _EXPECTED, data=data)
+            with gc_paused():
+                fields = _list_fields(coco.annotations)
+            images, coco = coco.images, None
     with gc_paused():
         return _table(fields, images, ann_file, split, image_dir, root, check_images)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import gc
 import json
+import mmap
+import os
 import re
 from contextlib import contextmanager
 from itertools import chain
@@ -47,6 +49,35 @@ def read_bytes(path: Path) -> bytes:
 
 
 @contextmanager
+def mapped_file(path: Path):
+    """The file's bytes as a read-only memory map (b"" if empty), unmapped on exit; DataError
+    naming it if it is missing or unreadable.
+
+    The parser reads the page cache in place: no 250 MB copy into a bytes object first (COCO-train:
+    ~0.15 s). Objects that still view the map on exit (``msgspec.Raw``) keep it alive until they
+    go.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    except FileNotFoundError:
+        raise DataError(path, "annotation file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, "expected an annotation file, found a directory") from None
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        yield data
+    finally:
+        if isinstance(data, mmap.mmap):
+            try:
+                data.close()
+            except BufferError:
+                pass  # still viewed: unmapped when the last view goes
+
+
+@contextmanager
 def gc_paused():
     """Pause the cyclic garbage collector while millions of acyclic objects are created.
 
@@ -62,7 +93,8 @@ def gc_paused():
             gc.enable()
 
 
-def decode_json(path: Path, type_: type[T], expected: str, data: bytes | None = None) -> T:
+def decode_json(path: Path, type_: type[T], expected: str,
+                data: bytes | mmap.mmap | None = None) -> T:
     """Decode ``path`` as ``type_``.
 
     Arguments:
@@ -142,9 +174,10 @@ def number_arrays(raws: Sequence[msgspec.Raw | None], width: int, wanted: np.nda
     return lengths, values[:k]
 
 
-def _decode_lenient(path: Path, data: bytes, type_: type[T], expected: str, first: Exception) -> T:
+def _decode_lenient(path: Path, data: bytes | mmap.mmap, type_: type[T], expected: str,
+                    first: Exception) -> T:
     try:
-        obj = json.loads(data)
+        obj = json.loads(bytes(data))
     except (ValueError, RecursionError):
         raise _decode_error(path, data, first) from None
     try:
@@ -153,7 +186,7 @@ def _decode_lenient(path: Path, data: bytes, type_: type[T], expected: str, firs
         raise _validation_error(path, err, expected) from None
 
 
-def _decode_error(path: Path, data: bytes, err: Exception) -> DataError:
+def _decode_error(path: Path, data: bytes | mmap.mmap, err: Exception) -> DataError:
     text = str(err)
     if "truncated" in text:
         return DataError(path, f"invalid JSON: file cut short at byte {len(data)} "
