@@ -146,15 +146,24 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
 
 def _scalar_fields(anns: list) -> dict[str, np.ndarray]:
     """The per-annotation scalar fields (one light pass each)."""
+    ann_id, no_id = _int_column([a.id for a in anns])
+    image_id, no_image_id = _int_column([a.image_id for a in anns])
     return {
         "category": np.array([a.category_id for a in anns], np.int64),
         "crowd": np.array([a.iscrowd for a in anns], np.int64),
-        "ids_missing": np.array([a.id is None or a.image_id is None for a in anns], bool),
-        "ann_id": np.array([-1 if a.id is None else a.id for a in anns], np.int64),
-        "image_id": np.array([-1 if a.image_id is None else a.image_id for a in anns], np.int64),
-        "num_kp": np.array([-1 if a.num_keypoints is None else a.num_keypoints for a in anns],
-                           np.int64),
+        "ids_missing": no_id | no_image_id,
+        "ann_id": ann_id,
+        "image_id": image_id,
+        "num_kp": _int_column([a.num_keypoints for a in anns])[0],
     }
+
+
+def _int_column(values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) int64 with -1 for None, and (N,) bool marking the Nones."""
+    if None not in values:
+        return np.fromiter(values, np.int64, count=len(values)), np.zeros(len(values), bool)
+    return (np.array([-1 if v is None else v for v in values], np.int64),
+            np.array([v is None for v in values], bool))
 
 
 def _wanted(scalars: dict[str, np.ndarray]) -> np.ndarray:
@@ -227,7 +236,7 @@ def _table(f: _Fields, image_list: list[_Image], ann_file: Path, split: str, ima
     kp = _rows_of(f.kp_rows, f.kp, live).reshape(-1, COCO17.num_joints, 3)
     sub = reason[live]
     vis = kp[..., 2]
-    first_reason(sub, ~np.isin(vis, (0, 1, 2)).all(axis=1), "bad_visibility")
+    first_reason(sub, ~((vis == 0) | (vis == 1) | (vis == 2)).all(axis=1), "bad_visibility")
     labelled = vis > 0
     width = images["width"][img_pos[live]]
     height = images["height"][img_pos[live]]
