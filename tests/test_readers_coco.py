@@ -272,6 +272,37 @@ def test_number_arrays_decode_in_chunks_only_the_wanted_records():
         number_arrays([msgspec.Raw(b'[1, "2"]')], 2, np.ones(1, bool))
 
 
+def test_number_arrays_give_the_float_decode_to_the_bit_for_ints_and_floats():
+    # Integers are decoded as ints and converted by numpy; the values must be exactly those a
+    # list[float] decode gives, including ints past 2**53 (rounded) and -0 (plain 0.0).
+    tokens = ["0", "-0", "-0.0", "7", "-300", "2.5", "1e3", str(2 ** 53 + 1), str(2 ** 63 - 1),
+              str(-(2 ** 63)), "123456789.123456789", "1e-320"]
+    raw = msgspec.Raw(("[" + ",".join(tokens) + "]").encode())
+    lengths, values = number_arrays([raw], len(tokens), np.ones(1, bool))
+    expected = np.array(msgspec.json.decode(bytes(raw), type=list[float]), np.float64)
+    assert lengths.tolist() == [len(tokens)]
+    assert values.tobytes() == expected.tobytes()
+    # An integer beyond int64 is left to the full decode (which reads or rejects it exactly).
+    with pytest.raises(msgspec.ValidationError):
+        number_arrays([msgspec.Raw(b"[1," + str(2 ** 64).encode() + b"]")], 2, np.zeros(1, bool))
+
+
+def test_table_stays_valid_after_the_file_is_truncated(tmp_path):
+    # The file is parsed from a memory map: nothing in the table may still view it.
+    people = [_ann(j + 1, j % 3 + 1, {"nose": (10 + j, 20), "left_hip": (30, 40 + j)})
+              for j in range(9)]
+    path = _write_root(tmp_path, people)
+    table = read_coco(path, "val2017")
+    path.write_bytes(b"")
+    order = np.argsort(table.source_ann_id)
+    assert table.source_ann_id[order].tolist() == list(range(1, 10))
+    np.testing.assert_array_equal(table.keypoints[order, J("nose")],
+                                  [[10 + j, 20] for j in range(9)])
+    np.testing.assert_array_equal(table.keypoints[order, J("left_hip"), 1], 40 + np.arange(9))
+    with pytest.raises(DataError, match="cut short"):
+        read_coco(path, "val2017")
+
+
 def test_reader_memory_stays_below_python_floats_for_the_keypoints(tmp_path):
     # Decoding keypoints into Python lists of floats (32 bytes a number) peaks at > 7x the file
     # here; decoded in chunks into float64 arrays the reader stays under 5x.
