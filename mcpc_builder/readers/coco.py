@@ -8,14 +8,16 @@ codes are MCPC's (0/1/2) as they are. Pelvis and thorax are synthesised as mid-h
 mid-shoulders where both ends are labelled (``joints.convert``); upper neck and head top stay
 unlabelled.
 
-The file is decoded with msgspec into Structs declaring only the fields used, then every check
-and conversion runs on numpy arrays; the only Python work per annotation is gathering its fields.
-Keypoints and boxes are first kept as raw JSON text and decoded a few thousand annotations at a
-time straight into float64 arrays (``json_file.number_arrays``): as Python lists of floats they
-would be most of the reader's memory (~0.5 GB on COCO-train). Should that chunked decode find a
-fault, or the file need the lenient parse (NaN tokens, numbers beyond float range), the file is
-decoded once more into lists the usual way, which reports the fault exactly or reads the file
-leniently; results never depend on the path taken.
+The file is memory-mapped and decoded with msgspec into Structs declaring only the fields used,
+then every check and conversion runs on numpy arrays; the only Python work per annotation is
+gathering its fields. Keypoints and boxes are first kept as raw JSON text and decoded a thousand
+annotations at a time straight into float64 arrays (``json_file.number_arrays``): as Python lists
+of floats they would be most of the reader's memory (~0.5 GB on COCO-train). Should that chunked
+decode find a fault, or the file need the lenient parse (NaN tokens, numbers beyond float
+range), the file is decoded once more into lists the usual way, which reports the fault exactly
+or reads the file leniently; results never depend on the path taken. The kept persons are
+sorted, gathered and converted to MCPC-21 a block at a time (``assemble_table``), with no
+whole-table copies.
 """
 
 from __future__ import annotations

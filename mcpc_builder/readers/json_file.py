@@ -7,9 +7,9 @@ non-standard tokens NaN / Infinity, or numbers beyond float range; for those (on
 with the standard library so such records can be skipped and counted instead of failing the file.
 
 Bulky per-record number arrays (COCO keypoints: 51 numbers per person) can be declared
-``msgspec.Raw`` and turned into one numpy array by ``number_arrays``, a few thousand records at
-a time: a Python float costs 32 bytes where the array holds 8, so the millions of them never
-exist at once.
+``msgspec.Raw`` and turned into one numpy array by ``number_arrays``, a thousand records at a
+time: a Python float costs 32 bytes where the array holds 8, so the millions of them never exist
+at once. ``mapped_file`` lets the parser read a large file in place (a memory map, no copy).
 """
 
 from __future__ import annotations
