@@ -40,11 +40,21 @@ preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
 pretrain:  ## pre-train on MCPC shards (MCPC=DIR CONFIG=FILE GPUS=N for torchrun)
 	$(PY) -m pipelines.pretrain --mcpc $(MCPC) --config $(CONFIG) --gpus $(GPUS) --out $(OUT)/pretrain
 
-finetune:  ## fine-tune on DATASET=h36m|3dhp (INIT=checkpoint|scratch; H36M_ROOT / MPI3DHP_ROOT for real data)
-	$(PY) -m pipelines.finetune --dataset $(DATASET) --init $(INIT) --gpus $(GPUS)
+# On a fresh machine the default INIT / CHECKPOINT do not exist yet: make them first.
+DEFAULT_INIT := $(OUT)/pretrain/checkpoint.pt
+DEFAULT_CHECKPOINT := $(OUT)/finetune-$(DATASET)/checkpoint.pt
 
-evaluate:  ## evaluate CHECKPOINT on DATASET's test split (MPJPE, PA-MPJPE, 3DPCK, AUC)
+finetune: $(filter $(DEFAULT_INIT),$(INIT))  ## fine-tune on DATASET=h36m|3dhp (INIT=checkpoint|scratch; H36M_ROOT / MPI3DHP_ROOT for real data)
+	$(PY) -m pipelines.finetune --dataset $(DATASET) --init $(INIT) --gpus $(GPUS) --out $(OUT)/finetune-$(DATASET)
+
+evaluate: $(filter $(DEFAULT_CHECKPOINT),$(CHECKPOINT))  ## evaluate CHECKPOINT on DATASET's test split (MPJPE, PA-MPJPE, 3DPCK, AUC)
 	$(PY) -m pipelines.evaluate --dataset $(DATASET) --checkpoint $(CHECKPOINT)
+
+$(DEFAULT_INIT):
+	$(MAKE) pretrain
+
+$(OUT)/finetune-%/checkpoint.pt:
+	$(MAKE) finetune DATASET=$*
 
 ablation:  ## WSP pre-trained vs scratch on the synthetic world (CPU, < 30 min)
 	$(PY) -m pipelines.ablation --out $(OUT)/ablation
