@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from mcpc_builder import config_io
 
 T = TypeVar("T")
 
@@ -152,37 +153,16 @@ class PretrainConfig:
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from a (nested) dict; unknown keys raise ``ValueError``."""
-    values = dict(values or {})
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{where or cls.__name__}: unknown config keys {unknown}; "
-                         f"known: {sorted(names)}")
-    kwargs = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = from_dict(hint, value, f"{where}.{name}" if where else name)
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            kwargs[name] = tuple(value)
-        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
-            kwargs[name] = float(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+    """Build dataclass ``cls`` from a (nested) dict; unknown keys raise ``ValueError``
+    (``mcpc_builder.config_io.from_dict``)."""
+    return config_io.from_dict(cls, values, where)
 
 
 def load_config(cls: type[T], path: str | os.PathLike | None) -> T:
     """Load ``cls`` from a YAML file (``None``: all defaults)."""
     if path is None:
         return cls()
-    with open(path, encoding="utf-8") as fh:
-        values = yaml.safe_load(fh) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: top level of a config must be a mapping")
-    return from_dict(cls, values, where=str(path))
+    return config_io.load_yaml(cls, path)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from .. import config_io
+
 
 @dataclass(frozen=True)
 class PersonScaleConfig:
@@ -179,31 +181,14 @@ class PriorConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PriorConfig":
-        d = dict(d or {})
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in d:
-                continue
-            value = d.pop(f.name)
-            if f.name == "enabled":
-                kwargs[f.name] = tuple(value)
-            else:
-                sub_cls = type(getattr(cls(), f.name))
-                names = {g.name for g in dataclasses.fields(sub_cls)}
-                bad = set(value or {}) - names
-                if bad:
-                    raise ValueError(f"unknown {f.name} option(s) {sorted(bad)}")
-                kwargs[f.name] = sub_cls(**(value or {}))
-        if d:
-            raise ValueError(f"unknown prior config section(s) {sorted(d)}")
-        return cls(**kwargs)
+    def from_dict(cls, d: dict | None) -> "PriorConfig":
+        """From a plain mapping (YAML); unknown sections / options raise ``ValueError``."""
+        return config_io.from_dict(cls, d, "prior config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PriorConfig":
-        with open(path) as fh:
-            data = yaml.safe_load(fh) or {}
-        return cls.from_dict(data.get("priors", data))
+        """From a YAML file, under a top-level ``priors:`` key or at the top level."""
+        return config_io.load_yaml(cls, path, section="priors")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump({"priors": self.to_dict()}, sort_keys=False)

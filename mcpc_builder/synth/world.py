@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from .. import config_io
 from ..joints import BODY_POINTS
 
 J = {name: i for i, name in enumerate(BODY_POINTS)}
@@ -85,23 +86,12 @@ class WorldConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "WorldConfig":
         """Build from plain values (e.g. a YAML mapping); lists become tuples."""
-        known = {f.name for f in fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise ValueError(f"WorldConfig: unknown keys {sorted(extra)}")
-
-        def tup(v):
-            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
-
-        return cls(**{k: tup(v) for k, v in data.items()})
+        return config_io.from_dict(cls, data)
 
     @classmethod
     def from_yaml(cls, path) -> "WorldConfig":
         """Load from a YAML mapping of field names to values."""
-        import yaml
-
-        with open(path) as fh:
-            return cls.from_dict(yaml.safe_load(fh) or {})
+        return config_io.load_yaml(cls, path)
 
 
 # ------------------------------------------------------------------------------------- rotations
