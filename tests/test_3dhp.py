@@ -1,5 +1,7 @@
 """MPI-INF-3DHP readers on the synthetic release (dataset-formats.md §4)."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -70,6 +72,17 @@ def test_train_frames_are_extracted_from_the_videos(root):
     assert mpi3dhp.extract_frames(root, frames) == len(frames)
     assert all((root / p).exists() for p in frames.image_paths)
     assert mpi3dhp.extract_frames(root, frames) == 0  # once
+
+
+def test_frames_of_a_read_only_root_are_extracted_into_the_data_cache(root, monkeypatch):
+    frames = mpi3dhp.read_train(root, subjects=(3,), sequences=(2,), cameras=(2,))
+    assert not any((root / p).exists() for p in frames.image_paths)
+    monkeypatch.setattr(mpi3dhp.os, "access", lambda path, mode: False)  # as if not writable
+    image_root = mpi3dhp.frames_root(root, frames)
+    assert image_root != root and str(image_root).startswith(os.environ["WSP_DATA_HOME"])
+    assert mpi3dhp.extract_frames(root, frames, image_root) == len(frames)
+    assert all((image_root / p).exists() for p in frames.image_paths)
+    assert not any((root / p).exists() for p in frames.image_paths)
 
 
 def test_bad_test_file_names_the_file(root, tmp_path):

@@ -14,6 +14,8 @@ Everything returned is in the 17-joint "relevant" order (``joints.MPI3DHP17``; p
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,14 +194,32 @@ def read_train(root: str | Path, subjects=SPLITS["train"], sequences=(1, 2),
     return _concat(parts)
 
 
-def extract_frames(root: str | Path, frames: MPI3DHPFrames) -> int:
+def frames_root(root: str | Path, frames: MPI3DHPFrames) -> Path:
+    """Where the training frames live: the dataset root when they are there already or it is
+    writable, else a per-root folder in the data cache (``$WSP_DATA_HOME/mpi3dhp-frames/``), so a
+    read-only copy of the dataset works."""
+    import hashlib
+
+    from mcpc_builder.default_data import cache_home
+
+    root = Path(root)
+    paths = dict.fromkeys(frames.image_paths.tolist())
+    if all((root / p).exists() for p in paths) or os.access(root, os.W_OK):
+        return root
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return cache_home() / "mpi3dhp-frames" / key
+
+
+def extract_frames(root: str | Path, frames: MPI3DHPFrames, out_root: str | Path | None = None) -> int:
     """Decode ``imageSequence/video_{c}.avi`` into ``imageFrames/video_{c}/frame_%06d.jpg`` for
     every training frame whose image file is missing (once; as mmpose's preprocessing does).
-    Returns the number of frames written."""
+    Videos are read under ``root``; frames are written under ``out_root`` (default ``root``; see
+    ``frames_root``). Returns the number of frames written."""
     import cv2
 
     root = Path(root)
-    missing = [p for p in dict.fromkeys(frames.image_paths.tolist()) if not (root / p).exists()]
+    out_root = root if out_root is None else Path(out_root)
+    missing = [p for p in dict.fromkeys(frames.image_paths.tolist()) if not (out_root / p).exists()]
     videos = sorted({str(Path(p).parent) for p in missing})
     written = 0
     for folder in videos:
@@ -209,7 +229,7 @@ def extract_frames(root: str | Path, frames: MPI3DHPFrames) -> int:
         cap = cv2.VideoCapture(str(video))
         if not cap.isOpened():
             raise DataError(video, "cannot open video")
-        out = root / folder
+        out = out_root / folder
         out.mkdir(parents=True, exist_ok=True)
         i = 0
         while True:
@@ -224,9 +244,9 @@ def extract_frames(root: str | Path, frames: MPI3DHPFrames) -> int:
                 tmp.replace(target)
                 written += 1
         cap.release()
-    still = [p for p in missing if not (root / p).exists()]
+    still = [p for p in missing if not (out_root / p).exists()]
     if still:
-        raise DataError(root / still[0], f"{len(still)} frames not found in their videos")
+        raise DataError(out_root / still[0], f"{len(still)} frames not found in their videos")
     return written
 
 

@@ -213,8 +213,9 @@ def load_records(dataset: str, root: str | Path, split: str, every: int = 1) -> 
     if dataset == "3dhp":
         frames = mpi3dhp.read_mpi3dhp(root, split)
         if split == "train":
-            mpi3dhp.extract_frames(root, frames)
-            recs = from_3dhp(frames, root, "annot3")
+            image_root = mpi3dhp.frames_root(root, frames)
+            mpi3dhp.extract_frames(root, frames, image_root)
+            recs = from_3dhp(frames, image_root, "annot3")
         else:
             recs = from_3dhp(frames, root, "univ_annot3")
         return recs.subset(np.arange(0, len(recs), every)) if every > 1 else recs
