@@ -31,6 +31,36 @@ def test_ranking_loss_weights_by_confidence_and_ignores_padding():
     assert loss.item() == pytest.approx(0.5 * math.log1p(math.exp(-1.0)) / 2, rel=1e-6)
 
 
+def test_within_person_weight_shares_the_loss_between_pair_kinds():
+    # cross pair: label +1, equal depths -> log 2, confidence 1; within pair: label 0, depths
+    # 1 vs 0 -> 1, confidence 0.5; third pair is padding.
+    z_a = torch.tensor([0.0, 1.0, 9.0])
+    z_b = torch.tensor([0.0, 0.0, -9.0])
+    label = torch.tensor([1.0, 0.0, 1.0])
+    conf = torch.tensor([1.0, 0.5, 1.0])
+    mask = torch.tensor([True, True, False])
+    cross = torch.tensor([True, False, True])
+    log2 = math.log(2.0)
+    # weight 3: (1 * log 2 + 3 * 0.5 * 1) / (1 + 3)
+    loss = ranking_loss(z_a, z_b, label, conf, mask, cross, within_person_weight=3.0)
+    assert loss.item() == pytest.approx((log2 + 1.5) / 4.0, rel=1e-6)
+    # weight 1 is the plain mean over valid pairs, with or without the flags
+    plain = (log2 + 0.5) / 2.0
+    assert ranking_loss(z_a, z_b, label, conf, mask, cross, 1.0).item() == pytest.approx(plain, rel=1e-6)
+    assert ranking_loss(z_a, z_b, label, conf, mask).item() == pytest.approx(plain, rel=1e-6)
+    # weight 0 leaves only the cross pair
+    assert ranking_loss(z_a, z_b, label, conf, mask, cross, 0.0).item() == pytest.approx(log2, rel=1e-6)
+    # only zero-weight pairs: no loss rather than 0 / 0
+    only_within = torch.tensor([False, True, False])
+    assert ranking_loss(z_a, z_b, label, conf, only_within, cross, 0.0).item() == 0.0
+
+
+def test_within_person_weight_needs_the_cross_flags():
+    one = torch.ones(1)
+    with pytest.raises(ValueError, match="cross-person flags"):
+        ranking_loss(one, one, one, one, torch.ones(1, dtype=torch.bool), within_person_weight=2.0)
+
+
 def test_ranking_loss_gradient_pushes_closer_point_to_smaller_depth():
     z_a = torch.tensor([0.3], requires_grad=True)
     z_b = torch.tensor([0.1], requires_grad=True)

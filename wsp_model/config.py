@@ -138,10 +138,13 @@ class LossConfig:
     Arguments:
         heatmap_weight: multiplies the heatmap MSE (targets peak at 1, so the raw MSE is small).
         ranking_weight: multiplies the pairwise ranking loss.
+        within_person_weight: share of a within-person pair in the ranking loss relative to a
+            cross-person pair (1: every valid pair counts alike).
     """
 
     heatmap_weight: float = 100.0
     ranking_weight: float = 1.0
+    within_person_weight: float = 1.0
 
 
 @dataclass(frozen=True)

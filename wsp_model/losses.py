@@ -9,7 +9,11 @@ predicted depths z_a, z_b sampled from the depth map at the two points:
 Our label ``r = +1`` means "a is closer to the camera than b" and the depth map grows with
 distance, so ``r = +1`` asks for ``z_a < z_b``: this is Chen's loss ``log(1 + exp(-r'(z_a - z_b)))``
 with their ``r' = -r`` (their relation reads "a farther"). The loss of a batch is
-``sum_k c_k * psi_k / (number of valid pairs)``: a pair of confidence c counts c times a sure one.
+``sum_k s_k * c_k * psi_k / sum_k s_k`` over valid pairs: a pair of confidence c counts c times a
+sure one, and ``s_k`` is ``within_person_weight`` for a pair of two joints of one person, 1 for a
+cross-person pair (with the default weight 1 this is the plain mean over valid pairs). Cross-person
+labels ("every joint of the nearer person is closer") outnumber within-person ones by an order of
+magnitude; a weight above 1 keeps the within-person order from being drowned out.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ def sample_depth(depth: torch.Tensor, points: torch.Tensor, input_size: tuple[in
 
 
 def ranking_loss(z_a: torch.Tensor, z_b: torch.Tensor, label: torch.Tensor,
-                 confidence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                 confidence: torch.Tensor, mask: torch.Tensor, cross: torch.Tensor | None = None,
+                 within_person_weight: float = 1.0) -> torch.Tensor:
     """Confidence-weighted pairwise ranking loss (see module docstring).
 
     Arguments:
@@ -63,16 +68,28 @@ def ranking_loss(z_a: torch.Tensor, z_b: torch.Tensor, label: torch.Tensor,
         label: (...,) int/float, +1 a closer, -1 a farther, 0 about equal.
         confidence: (...,) float in (0, 1].
         mask: (...,) bool, False for padding.
+        cross: (...,) bool, True for a cross-person pair; needed when ``within_person_weight``
+            is not 1 (None: every pair counts 1).
+        within_person_weight: share s of a within-person pair relative to a cross-person one.
 
     Returns:
-        scalar ``sum(c * psi) / max(number of valid pairs, 1)``.
+        scalar ``sum(s * c * psi) / sum(s)`` over valid pairs (s = 1 for cross pairs; 0 when
+        no pair counts).
     """
     diff = z_a.float() - z_b.float()
     label = label.to(diff.dtype)
     ordered = F.softplus(label * diff)
     term = torch.where(label == 0, diff.pow(2), ordered)
-    weight = confidence.to(diff.dtype) * mask.to(diff.dtype)
-    return (weight * term).sum() / mask.to(diff.dtype).sum().clamp(min=1.0)
+    share = mask.to(diff.dtype)
+    if within_person_weight != 1.0:
+        if cross is None:
+            raise ValueError("within_person_weight != 1 needs the pairs' cross-person flags")
+        if within_person_weight < 0:
+            raise ValueError(f"within_person_weight must be >= 0, got {within_person_weight}")
+        share = share * torch.where(cross.bool(), 1.0, float(within_person_weight)).to(diff.dtype)
+    weight = confidence.to(diff.dtype) * share
+    # no valid pair (or only zero-weight ones): the numerator is 0 too, so the loss is 0
+    return (weight * term).sum() / share.sum().clamp(min=1e-6)
 
 
 def pair_order_correct(z_a: torch.Tensor, z_b: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 ``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseDepthNet`` (``model``) and the
 losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_splits``)
 reports pairwise ordinal accuracy on their MCPC pairs (ordered pairs only; equal pairs have no
-order) and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
+order), overall and split into cross-person and within-person pairs, and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ class PretrainTask:
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out, z_a, z_b = self.forward(model, batch)
         hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
-        rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"])
         w = self.cfg.loss
+        rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"],
+                          batch["pair_cross"], w.within_person_weight)
         ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
         correct = (pair_order_correct(z_a, z_b, batch["pair_label"]) & ordered).sum()
         metrics = {
@@ -93,26 +94,30 @@ class PretrainTask:
 
     def validate(self, model, batches: Iterable[dict]) -> dict[str, float]:
         stride = self.cfg.data.heatmap_stride
-        acc = torch.zeros(8, dtype=torch.float64)
+        acc = torch.zeros(10, dtype=torch.float64)
         nb = 0
         for batch in batches:
             out, z_a, z_b = self.forward(model, batch)
             ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
             right = pair_order_correct(z_a, z_b, batch["pair_label"])
             cross = ordered & batch["pair_cross"]
+            within = ordered & ~batch["pair_cross"]
             pred = heatmap_argmax(out["heatmaps"], stride)
             pck_ok, pck_n = pck_counts(pred, batch["keypoints"], batch["joint_weight"],
                                        batch["person_size"])
             hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
             rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
-                              batch["pair_mask"])
+                              batch["pair_mask"], batch["pair_cross"],
+                              self.cfg.loss.within_person_weight)
             acc += torch.stack([(right & ordered).sum().float(), ordered.sum().float(),
                                 (right & cross).sum().float(), cross.sum().float(),
-                                pck_ok.float(), pck_n.float(), hm.float(), rk.float()]).double().cpu()
+                                pck_ok.float(), pck_n.float(), hm.float(), rk.float(),
+                                (right & within).sum().float(), within.sum().float()]).double().cpu()
             nb += 1
         nb = max(nb, 1)
         c = acc.tolist()
         return {"pair_acc": c[0] / max(c[1], 1), "cross_pair_acc": c[2] / max(c[3], 1),
+                "within_pair_acc": c[8] / max(c[9], 1),
                 "pck": c[4] / max(c[5], 1), "heatmap_loss": c[6] / nb, "ranking_loss": c[7] / nb,
                 "n_pairs": c[1]}
 
