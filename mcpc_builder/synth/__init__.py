@@ -47,12 +47,6 @@ def write_dataset(fmt: str, out_dir, seed: int, n_images: int | None = None,
         return mpii_format.write(out_dir, seed, n_images or DEFAULT_IMAGES["mpii"],
                                  config=config, progress=progress)
     if fmt in _VIDEO_WRITERS:
-        try:
-            module = importlib.import_module(_VIDEO_WRITERS[fmt])
-        except ModuleNotFoundError as err:
-            if err.name != _VIDEO_WRITERS[fmt]:
-                raise
-            raise NotImplementedError(
-                f"synthetic {fmt!r} writer {_VIDEO_WRITERS[fmt]} is not installed") from err
+        module = importlib.import_module(_VIDEO_WRITERS[fmt])
         return Path(module.write(out_dir, seed, n_frames=n_images))
     raise ValueError(f"unknown synthetic format {fmt!r}; choose one of {', '.join(FORMATS)}")
