@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .priors import apply_priors
 from .priors.config import RULE_NAMES, PriorConfig
 
@@ -234,10 +235,7 @@ def plot_reliability(figures: dict, png: Path) -> None:
     ax.set_title("MCPC label reliability on synthetic ground truth")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    tmp = png.with_name("." + png.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(png)
+    atomic.save_figure(fig, png)
 
 
 def table_text(figures: dict) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .joints import MCPC21
 from .priors.config import RULE_NAMES
 from .schema import MANIFEST_NAME
@@ -103,10 +104,7 @@ def draw_image(image_path: Path | None, people, labels, out_png: Path, title: st
         ax.set_ylim(h, 0)
     ax.axis("off")
     fig.tight_layout()
-    tmp = out_png.with_name("." + out_png.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_png)
+    atomic.save_figure(fig, out_png)
 
 
 def _centre(pts: np.ndarray, vis: np.ndarray, root: int) -> np.ndarray:

@@ -8,7 +8,6 @@ reader never sees half a file; the manifest is written last, so a build director
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -16,13 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import atomic
+from .atomic import TMP_SUFFIX
 from .persons import PersonTable
 from .priors import Pairs
 from .priors.config import RULE_NAMES
 from .schema import MANIFEST_NAME, PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA, PERSONS_SHARD
 
 IN_PROGRESS = ".build-in-progress.json"
-TMP_SUFFIX = ".tmp"
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -36,21 +36,8 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = _tmp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    atomic.write_json(path, obj, indent=2, fsync=True)
 
 
 # Columns are built from numpy buffers directly: zero-copy where the dtype matches, and without
@@ -181,7 +168,7 @@ PERSONS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=F
 
 def write_parquet(path: Path, table: pa.Table, **options) -> dict:
     """Write atomically; returns the manifest entry {file, rows, bytes, sha256}."""
-    tmp = _tmp_name(path)
+    tmp = atomic.temp_path(path)
     pq.write_table(table, tmp, row_group_size=1 << 20, **options)
     os.replace(tmp, path)
     return {"file": path.name, "rows": table.num_rows, "bytes": path.stat().st_size,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mcpc_builder import joints
+from mcpc_builder import atomic, joints
 
 BODY22 = joints.JointLayout(name="body22", joint_names=joints.BODY_POINTS,
                             body_points=joints.BODY_POINTS, edge_names=())
@@ -175,11 +174,7 @@ def plot_ablation(results: dict, curves: dict, path: Path) -> Path:
     axes[2].legend(fontsize=8)
     axes[2].set_title("during fine-tuning", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic.save_figure(fig, path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:

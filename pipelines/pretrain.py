@@ -13,7 +13,6 @@ network at initialisation, and writes ``RUN_DIR/unlabelled_pairs.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mcpc_builder import atomic
 from mcpc_builder.errors import DataError
 from wsp_model.cli import add_arguments, config_from_args, relaunch_under_torchrun, under_launcher
 from wsp_model.config import PretrainConfig
@@ -140,9 +140,7 @@ def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
         for split_name, splits in (("val", cfg.data.val_splits), ("train", cfg.data.train_splits)):
             out[f"{name}_{split_name}"] = unlabelled_pair_accuracy(model, tables, cfg, truth, splits,
                                                                    max_persons=max_persons)
-    tmp = run_dir / ".unlabelled_pairs.json.tmp"
-    tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, run_dir / "unlabelled_pairs.json")
+    atomic.write_json(run_dir / "unlabelled_pairs.json", out, indent=1)
     return out
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from mcpc_builder import config_io
+from mcpc_builder import atomic, config_io
 
 T = TypeVar("T")
 
@@ -181,13 +180,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def save_config(cfg: Any, path: str | os.PathLike) -> Path:
     """Write ``cfg`` as YAML atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
-    os.replace(tmp, path)
-    return path
+    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    return atomic.write_bytes(path, text.encode("utf-8"))
 
 
 def replace(cfg: T, **changes: Any) -> T:

@@ -83,6 +83,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mcpc_builder import atomic
+
 from .config import TrainConfig, to_dict
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -315,11 +317,7 @@ def plot_curves(train_rows: list[dict], val_rows: list[dict], path: Path) -> Non
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
+    atomic.save_figure(fig, path, dpi=90)
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -11,15 +11,13 @@ root-relative 3D; see ``head3d``).
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mcpc_builder import joints
+from mcpc_builder import atomic, joints
 
 from . import metrics
 from .head3d import load_finetuned, predict_batches
@@ -113,23 +111,11 @@ def plot_skeletons(pred: np.ndarray, gt: np.ndarray, layout: joints.JointLayout,
             ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic.save_figure(fig, path, dpi=90)
 
 
 def write_json(obj, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_json(path, obj, indent=2)
 
 
 def evaluate(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = None,

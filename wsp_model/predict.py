@@ -14,17 +14,14 @@ the 3D shape then does not depend on the focal length (see ``head3d.lift_to_came
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from mcpc_builder import joints
+from mcpc_builder import atomic, joints
 
 
 def parse_bbox(text: str) -> np.ndarray:
@@ -91,12 +88,7 @@ def draw_prediction(image_bgr: np.ndarray, result: dict, layout: joints.JointLay
     ax3.view_init(elev=12, azim=-70)
     fig.suptitle("subject's right in red, left in blue", fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic.save_figure(fig, path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
            "bbox_xywh": [float(v) for v in result["bbox"]],
            "assumed_focal_px": result["focal_px"], "assumed_root_depth_mm": result["root_depth_mm"]}
     json_path = prefix.with_name(prefix.name + ".json")
-    fd, tmp = tempfile.mkstemp(prefix=f".{json_path.name}.", dir=json_path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2)
-    os.replace(tmp, json_path)
+    atomic.write_json(json_path, doc, indent=2)
     png = draw_prediction(image, result, layout, prefix.with_name(prefix.name + ".png"))
     print(f"{json_path}\n{png}")
     return 0

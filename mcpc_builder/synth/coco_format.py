@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .. import atomic
 from ..joints import BODY_POINTS, COCO17, MCPC21
 from .render import render_scene
 from .world import Scene, WorldConfig, project_camera, sample_scene, visibility
@@ -263,23 +264,15 @@ def _write_ground_truth(path: Path, gt: dict, cams: dict) -> None:
 
 def save_npz(path: Path, arrays: dict) -> None:
     """np.savez to a temp name, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    atomic.save_npz(path, **arrays)
 
 
 def _write_json(path: Path, doc) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    tmp.replace(path)
+    atomic.write_bytes(path, json.dumps(doc, separators=(",", ":")).encode())
 
 
 def _write_jpeg(path: Path, image_bgr: np.ndarray) -> None:
     ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OSError(f"{path}: JPEG encoding failed")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    atomic.write_bytes(path, buf.tobytes())

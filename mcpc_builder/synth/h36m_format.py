@@ -25,16 +25,13 @@ the mocap, and the mks0601 frames of ``s_11_act_02_subact_02_ca_01`` are truncat
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import joints
+from .. import atomic, joints
 
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 # Real intrinsics (dataset-formats.md §3.4) scaled to the synthetic resolution.
@@ -195,26 +192,6 @@ def draw_frame(uv: np.ndarray, depth: np.ndarray, width: int, height: int, edges
     return img
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj).encode())
-
-
-def atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _bbox(uv: np.ndarray) -> list[float]:
     """mks0601 bbox: joint extent enlarged x1.2 about its centre, xywh px."""
     lo, hi = uv.min(0), uv.max(0)
@@ -306,7 +283,7 @@ def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: floa
                         data = buf.tobytes()
                         if corrupt and ci == 0:
                             data = data[: len(data) // 5]  # truncated file
-                        atomic_write_bytes(out / "images" / name, data)
+                        atomic.write_bytes(out / "images" / name, data)
                         image_id = len(images) + _id_base(subject)
                         images.append({
                             "id": image_id, "file_name": name, "width": cam["width"],
@@ -321,28 +298,28 @@ def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: floa
                                             "keypoints_vis": inside.tolist()})
                 positions_2d[s_name][vp3d_name] = tracks
         ann = out / "annotations"
-        atomic_write_json(ann / f"Human36M_subject{subject}_data.json",
+        atomic.write_json(ann / f"Human36M_subject{subject}_data.json",
                           {"images": images, "annotations": annotations})
-        atomic_write_json(ann / f"Human36M_subject{subject}_camera.json", {
+        atomic.write_json(ann / f"Human36M_subject{subject}_camera.json", {
             str(ci + 1): {"R": c["R"].tolist(), "t": (-c["R"] @ c["C"] * 1000).tolist(),
                           "f": c["f"].tolist(), "c": c["c"].tolist()}
             for ci, c in enumerate(cams)})
-        atomic_write_json(ann / f"Human36M_subject{subject}_joint_3d.json", joint_3d)
+        atomic.write_json(ann / f"Human36M_subject{subject}_joint_3d.json", joint_3d)
 
-    atomic_savez(out / "data_3d_h36m.npz", positions_3d=np.array(positions_3d, dtype=object))
+    atomic.save_npz(out / "data_3d_h36m.npz", positions_3d=np.array(positions_3d, dtype=object))
     metadata = {"num_joints": 17, "keypoints_symmetry": [list(joints.H36M17.left_joints),
                                                          list(joints.H36M17.right_joints)]}
-    atomic_savez(out / "data_2d_h36m_gt.npz", positions_2d=np.array(positions_2d, dtype=object),
+    atomic.save_npz(out / "data_2d_h36m_gt.npz", positions_2d=np.array(positions_2d, dtype=object),
                  metadata=np.array(metadata, dtype=object))
-    atomic_write_json(out / "h36m_cameras.json", {"intrinsic": intrinsic, "extrinsic": extrinsic})
+    atomic.write_json(out / "h36m_cameras.json", {"intrinsic": intrinsic, "extrinsic": extrinsic})
     flat = {}
     for s_name, cams in gt_cams.items():
         for ci, c in enumerate(cams):
             for key in ("R", "C", "f", "c", "k", "p"):
                 flat[f"{s_name}/{ci}/{key}"] = np.asarray(c[key])
-    atomic_savez(out / "ground_truth" / "cameras.npz", **flat)
+    atomic.save_npz(out / "ground_truth" / "cameras.npz", **flat)
     # world joints (T, 22, 3) m in BODY_POINTS order, keyed "S{n}/{action_idx}/{subaction_idx}"
-    atomic_savez(out / "ground_truth" / "joints_world.npz", **body_gt)
+    atomic.save_npz(out / "ground_truth" / "joints_world.npz", **body_gt)
     return out
 
 

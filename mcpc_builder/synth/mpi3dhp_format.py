@@ -29,9 +29,8 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
-from .. import joints
-from .h36m_format import (atomic_write_bytes, atomic_write_json, draw_frame, _look_at,
-                          _BODY_LAYOUT)
+from .. import atomic, joints
+from .h36m_format import _BODY_LAYOUT, _look_at, draw_frame
 
 # The 28 'all' joints (mpii_get_joints.m), 0-based.
 ALL28 = ("spine3", "spine4", "spine2", "spine", "pelvis", "neck", "head", "head_top",
@@ -140,7 +139,7 @@ def _write_test(out: Path, rng: np.random.Generator, n: int, edges, left, right)
             "activity_annotation": activity[:, None].astype(np.float64)})
         for i in range(n):
             img = draw_frame(uv[i], cam[i, :, 2] / 1000.0, w, h, edges, left, right, rng, f)
-            atomic_write_bytes(seq / "imageSequence" / f"img_{i + 1:06d}.jpg", _encode(img))
+            atomic.write_bytes(seq / "imageSequence" / f"img_{i + 1:06d}.jpg", _encode(img))
         intrinsics[name] = {"f": [f, f], "c": c.tolist(), "width": w, "height": h}
     return intrinsics
 
@@ -205,8 +204,8 @@ def _write_train(out: Path, rng: np.random.Generator, n: int, edges, left, right
                                    "cameras": np.arange(14, dtype=np.float64)[None],
                                    "frames": np.arange(n, dtype=np.float64)[:, None]},
                              do_compression=True)
-            atomic_write_bytes(seq / "annot.mat", buf.getvalue())
-            atomic_write_bytes(seq / "camera.calibration", _calibration_text(cams).encode())
+            atomic.write_bytes(seq / "annot.mat", buf.getvalue())
+            atomic.write_bytes(seq / "camera.calibration", _calibration_text(cams).encode())
 
 
 def write(out_dir, seed: int, n_frames: int | None = None, train: bool = True) -> Path:
@@ -227,7 +226,7 @@ def write(out_dir, seed: int, n_frames: int | None = None, train: bool = True) -
     edges = joints.MPI3DHP17.edges
     left, right = joints.MPI3DHP17.left_joints, joints.MPI3DHP17.right_joints
     intrinsics = _write_test(out, rng, n_test, edges, left, right)
-    atomic_write_json(out / "ground_truth" / "test_intrinsics.json", intrinsics)
+    atomic.write_json(out / "ground_truth" / "test_intrinsics.json", intrinsics)
     if train:
         _write_train(out, rng, n_train, edges, left, right)
     return out

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
+from .. import atomic
 from ..joints import BODY_POINTS, MCPC21, MPII16
 from .coco_format import _write_jpeg, save_npz
 from .render import render_scene
@@ -170,15 +171,10 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
     data = bytearray(buf.getvalue())
     # The 116-byte text header carries a creation time; a fixed one keeps files reproducible.
     data[:116] = MAT_HEADER.ljust(116).encode("ascii")
-    tmp = out_dir / (MAT_NAME + ".tmp")
-    tmp.write_bytes(bytes(data))
-    tmp.replace(out_dir / MAT_NAME)
+    atomic.write_bytes(out_dir / MAT_NAME, bytes(data))
     for split in ("train", "valid"):
         path = out_dir / "annot" / f"{split}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmpj = path.with_name(path.name + ".tmp")
-        tmpj.write_text(json.dumps(json_lists[split]))
-        tmpj.replace(path)
+        atomic.write_bytes(path, json.dumps(json_lists[split]).encode())
         _save_gt(out_dir / "ground_truth" / f"{split}.npz", gt[split], cams)
     _save_gt(out_dir / "ground_truth" / "mat.npz", gt["mat"], cams)
     return out_dir

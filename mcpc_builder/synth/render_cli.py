@@ -11,11 +11,11 @@ scene from the side along the camera's depth axis (camera height and pitch, peop
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..joints import BODY_POINTS, MCPC21
 from .render import render_scene
 from .world import WorldConfig, sample_scene, visibility
@@ -139,12 +139,7 @@ def draw_scene_figure(scene, image_bgr: np.ndarray, out: Path) -> Path:
     ax.set_aspect("equal", adjustable="box")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return atomic.save_figure(fig, out, dpi=100)
 
 
 def run(args: argparse.Namespace) -> int:

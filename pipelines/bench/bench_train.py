@@ -15,7 +15,6 @@ Writes ``OUT/bench_train.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -26,6 +25,7 @@ import cv2
 import torch
 from torch.utils.data import DataLoader, default_collate
 
+from mcpc_builder import atomic
 from wsp_model.config import PretrainConfig, load_config
 from wsp_model.engine import StreamBatchSampler, to_device, train
 from wsp_model.mcpc_data import read_build
@@ -167,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         res["r50_256_bf16_pipeline_per_s"] = bench_pipeline(big_task, big, max(steps, 4))
         res["r50_256_pipeline_vs_model"] = res["r50_256_bf16_pipeline_per_s"] / r
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".bench_train.json.tmp"
     plain = {k: (None if isinstance(v, float) and v != v else v) for k, v in res.items()}
-    tmp.write_text(json.dumps(plain, indent=1))  # NaN (not measured) as null: strict JSON
-    os.replace(tmp, out / "bench_train.json")
+    atomic.write_json(out / "bench_train.json", plain, indent=1)  # NaN (not measured) as null
     width = max(len(k) for k in res)
     for k, v in res.items():
         print(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
