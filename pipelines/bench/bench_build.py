@@ -144,7 +144,7 @@ def write_coco_file(path: Path, scale: float, seed: int = SEED) -> dict:
 # ------------------------------------------------------------------------------- measurements
 def _child(code: str) -> dict:
     """Run ``code`` in a fresh interpreter; it prints a JSON dict as its last line (with its own
-    peak resident memory, ``peak_rss_bytes``, from getrusage(RUSAGE_SELF))."""
+    peak resident memory, ``peak_rss_bytes``, see ``_RSS``)."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2])
     if proc.returncode != 0:
@@ -152,7 +152,13 @@ def _child(code: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-_RSS = "import resource;rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024"
+# Peak RSS of the step's own process: VmHWM resets at exec, whereas Linux keeps getrusage's
+# ru_maxrss across fork+exec, so a child of a parent that just generated the 238 MB file would
+# report the parent's peak (seen: 6x instead of 2.3x on a first run). getrusage elsewhere.
+_RSS = ("import os,resource;"
+        "rss=(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])*1024 "
+        "if os.path.exists('/proc/self/status') "
+        "else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024)")
 
 
 def measure_json(path: Path) -> dict:
