@@ -3,13 +3,24 @@
     build(sources, out)   read every split of every source, cut the persons into shards of whole
                           images, run the priors on each shard, write shards, write the manifest
 
-Crash safety (clean restart): the build reads its inputs (writing nothing), then writes
-``.build-in-progress.json`` holding its identity (a hash of the inputs' sha256, the prior config,
-shard size, schema and builder versions), then shards under temporary names renamed into place, then ``manifest.json`` last,
-then removes the marker. A killed build leaves no manifest, so nothing looks complete; running
-the same build again finds its own marker, removes the partial files and builds from scratch
-(outputs are deterministic, so the result equals an uninterrupted build). A folder holding a
-different build, or other files named like a build's, is refused unless ``overwrite``.
+The folder layout, schemas, manifest and reader are the data contract (``contract``).
+
+Synthetic data is never silent: the embedded default is used only when no source was given a
+root (or for the sources named in ``synthetic``); a root given for one source and not another
+is an error saying what to add. The manifest marks every source ``synthetic`` (embedded default,
+or a root holding the synthetic writer's ``ground_truth/``) and the summary names them.
+
+Crash safety (clean restart): the build holds ``<out>/.lock`` (a second writer is refused),
+reads its inputs (writing nothing), then writes ``.build-partial.json`` holding its identity (a
+hash of the inputs' sha256, the prior config, shard size, limits, schema and builder versions)
+and the list of every file it is about to write, then the shards under temporary names renamed
+into place, then ``manifest.json`` last, then removes the record. A killed build leaves no
+manifest, so nothing looks complete; running the same build again removes exactly the files the
+record lists and builds from scratch (outputs are deterministic, so the result equals an
+uninterrupted build). A failing build removes its own files before it reports the error. Files
+nobody recorded are never removed: a folder holding a different build is refused unless
+``overwrite`` (which removes only what that build's manifest or record lists), and unknown files
+in ``persons/`` or ``pairs/`` are refused by name.
 """
 
 from __future__ import annotations
@@ -26,15 +37,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, writer
+from . import __version__, contract, writer
+from .contract import MANIFEST_NAME, PARTIAL_NAME, SCHEMA_VERSION
 from .errors import DataError
 from .persons import PersonTable
 from .priors import apply_priors
 from .priors.config import RULE_NAMES, PriorConfig
-from .schema import MANIFEST_NAME, SCHEMA_VERSION
 
 DEFAULT_SHARD_SIZE = 20000
+# Persons of one image beyond this are skipped (every person of that image, counted as
+# too_many_persons): cross-person priors are quadratic in the people of an image.
+DEFAULT_MAX_PERSONS_PER_IMAGE = 100
 SOURCE_ORDER = ("coco", "mpii")
+ROOT_OPTION = {"coco": "--coco-root", "mpii": "--mpii-root"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class InputFile:
     root: Path
     bytes: int
     sha256: str
+    synthetic: str = ""  # why the source is synthetic ("" when it is not)
 
 
 @dataclass
@@ -57,20 +73,23 @@ class ShardJob:
     index: int
     table: PersonTable
     person_id: np.ndarray  # (N,) int64
-    image_id: np.ndarray   # (N,) int64
+    image_id: np.ndarray   # (N,) int64, the source's own image ids
 
 
 # ------------------------------------------------------------------------------------ the build
 def build(sources, out, roots: dict | None = None, workers: int = 1,
           config: PriorConfig | None = None, overwrite: bool = False, progress: bool = True,
           splits: dict | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
-          check_images: bool = True) -> Path:
+          check_images: bool = True, synthetic=(),
+          max_persons_per_image: int = DEFAULT_MAX_PERSONS_PER_IMAGE) -> Path:
     """Build an MCPC directory.
 
     Arguments:
         sources: source names, e.g. ``["coco", "mpii"]``.
         out: output folder (created).
-        roots: {source: dataset root}; a source without one uses the embedded default.
+        roots: {source: dataset root}. With no root at all every source uses the embedded
+            synthetic default; otherwise each source needs a root or to be named in
+            ``synthetic``.
         workers: processes for reading sources and building shards (output is identical).
             With 1, one process: the inputs' checksum and the Parquet writing of the previous
             shard run in threads beside the reading and the priors.
@@ -79,125 +98,234 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
         progress: tqdm bars and the summary table on stdout.
         splits: {source: [split, ...]}; default every split ``readers.discover`` finds.
         shard_size: persons per shard (shards hold whole images, so a little more or less).
-        check_images: COCO: skip persons whose image file is missing (False reads annotations
-            alone, for annotation-only copies).
+        check_images: skip persons whose image file is missing, empty, corrupt or of another
+            size than the annotation says (False reads annotations alone, for annotation-only
+            copies).
+        synthetic: sources to take from the embedded synthetic default on purpose although
+            other sources have roots.
+        max_persons_per_image: images with more persons are skipped (and counted).
     Returns the output folder.
     """
     started = time.perf_counter()
     config = config or PriorConfig()
     out = Path(out)
-    found = discover_inputs(sources, roots or {}, splits or {}, checksum=False)
-    read_start = time.perf_counter()
-    with ExitStack() as stack:
-        # Worker processes start now, while this process reads (their start-up overlaps it).
-        pool = stack.enter_context(started_pool(workers)) if workers > 1 else None
-        # The inputs' sha256 (the build identity) is computed in a thread while they are read
-        # (hashlib releases the GIL); nothing is written to ``out`` before the identity is known.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-sha256") as hasher:
-            digests = [hasher.submit(writer.file_sha256, i.path) for i in found]
-            tables = read_inputs(found, workers, progress, check_images, pool)       # read
-            inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
-        jobs = plan_shards(tables, shard_size)
-        identity = build_identity(inputs, config, shard_size)
-        prepare_out(out, identity, overwrite)
-        writer.write_json(out / writer.IN_PROGRESS, {"identity": identity, "pid": os.getpid()})
-        shards_start = time.perf_counter()
-        results = run_jobs(out, jobs, config, workers, progress, pool)        # priors, write
-    done = time.perf_counter()
-    manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
-                             done - started)
-    manifest["timings_s"] = {"discover": round(read_start - started, 3),
-                             "read_and_checksum": round(shards_start - read_start, 3),
-                             "priors_and_write": round(done - shards_start, 3)}
-    writer.write_json(out / MANIFEST_NAME, manifest)                                  # last
-    (out / writer.IN_PROGRESS).unlink()
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "output exists and is not a folder")
+    if max_persons_per_image < 1:
+        raise DataError(max_persons_per_image, "max_persons_per_image must be at least 1")
+    plan = source_plan(sources, roots or {}, synthetic)
+    with contract.acquire_lock(out, "mcpc-build"):
+        found = discover_inputs(sources, plan, splits or {}, checksum=False)
+        read_start = time.perf_counter()
+        with ExitStack() as stack:
+            # Worker processes start now, while this process reads (their start-up overlaps it).
+            pool = stack.enter_context(started_pool(workers)) if workers > 1 else None
+            # The inputs' sha256 (the build identity) is computed in a thread while they are
+            # read (hashlib releases the GIL); nothing is written to ``out`` before the identity
+            # is known.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-sha256") as hasher:
+                digests = [hasher.submit(contract.file_sha256, i.path) for i in found]
+                tables = read_inputs(found, workers, progress, check_images, pool,
+                                     max_persons_per_image)
+                inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
+            jobs = plan_shards(tables, shard_size)
+            identity = build_identity(inputs, config, shard_size, check_images,
+                                      max_persons_per_image)
+            prepare_out(out, identity, overwrite)
+            planned = [name.format(j.index) for j in jobs
+                       for name in (contract.PAIRS_SHARD, contract.PERSONS_SHARD)]
+            writer.write_json(out / PARTIAL_NAME, {"identity": identity, "pid": os.getpid(),
+                                                   "files": planned + [MANIFEST_NAME]})
+            shards_start = time.perf_counter()
+            try:
+                results = run_jobs(out, jobs, config, workers, progress, pool)  # priors, write
+            except BaseException:
+                remove_recorded(out, planned)
+                (out / PARTIAL_NAME).unlink(missing_ok=True)
+                raise
+        done = time.perf_counter()
+        manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
+                                 done - started)
+        manifest["limits"] = {"max_persons_per_image": max_persons_per_image,
+                              "check_images": bool(check_images)}
+        manifest["timings_s"] = {"discover": round(read_start - started, 3),
+                                 "read_and_checksum": round(shards_start - read_start, 3),
+                                 "priors_and_write": round(done - shards_start, 3)}
+        writer.write_json(out / MANIFEST_NAME, manifest)                                 # last
+        (out / PARTIAL_NAME).unlink()
     if progress:
         print(summary_table(manifest))
     return out
 
 
 # ------------------------------------------------------------------------------------ the steps
-def resolve_root(source: str, roots: dict) -> Path:
-    root = roots.get(source)
-    if root is None:
-        from .default_data import default_root
+def source_plan(sources, roots: dict, synthetic) -> dict[str, tuple[Path, str]]:
+    """{source: (root, why synthetic or "")} for the sources of a build.
 
-        return default_root(source).resolve()
-    return Path(root).resolve()
+    The embedded default serves every source when no root was given at all, else only the
+    sources named in ``synthetic``; a source with neither is an error naming what to add.
+    """
+    from .readers import SOURCES
+
+    unknown = [s for s in list(sources) + list(synthetic) if s not in SOURCES]
+    if unknown:
+        raise DataError(", ".join(unknown), f"unknown source; known: {', '.join(SOURCES)}")
+    roots = {k: v for k, v in roots.items() if v is not None}
+    both = sorted(set(roots) & set(synthetic))
+    if both:
+        raise DataError(", ".join(both), "given both a root and --synthetic; choose one")
+    all_default = not roots
+    plan = {}
+    for source in [s for s in SOURCE_ORDER if s in sources]:
+        if source in roots:
+            root = Path(roots[source])
+            if not root.is_dir():
+                raise DataError(root, f"{source} root folder not found")
+            root = root.resolve()
+            why = "root holds ground_truth/ (written by mcpc-build synth)" \
+                if contract.is_synthetic_root(root) else ""
+            plan[source] = (root, why)
+        elif all_default or source in synthetic:
+            from .default_data import default_root
+
+            plan[source] = (default_root(source).resolve(), "embedded synthetic default")
+        else:
+            given = ", ".join(f"{ROOT_OPTION.get(s, s)} {roots[s]}" for s in sorted(roots))
+            option = ROOT_OPTION.get(source, source)
+            raise DataError(option, f"no {source} data given ({given} was): add {option} DIR, "
+                                    f"or --synthetic {source} to use the embedded synthetic "
+                                    f"{source} on purpose, or drop {source} from --sources")
+    return plan
 
 
-def discover_inputs(sources, roots: dict, splits: dict, checksum: bool = True
+def discover_inputs(sources, plan: dict, splits: dict, checksum: bool = True
                     ) -> list[InputFile]:
     """Every annotation file to read, in a fixed order (source order, then discover order).
 
-    ``checksum=False`` leaves ``sha256`` empty (the caller computes it)."""
-    from .readers import SOURCES, discover
+    ``plan``: ``source_plan`` output. ``checksum=False`` leaves ``sha256`` empty (the caller
+    computes it)."""
+    from .readers import discover
 
-    unknown = [s for s in sources if s not in SOURCES]
-    if unknown:
-        raise DataError(", ".join(unknown), f"unknown source; known: {', '.join(SOURCES)}")
-    ordered = [s for s in SOURCE_ORDER if s in sources]
     inputs = []
-    for source in ordered:
-        root = resolve_root(source, roots)
+    for source, (root, why) in plan.items():
         for split, ann_file, image_dir in discover(source, root, splits.get(source)):
             ann_file = Path(ann_file)
             if not ann_file.is_file():
                 raise DataError(ann_file, "annotation file not found")
             inputs.append(InputFile(source, split, ann_file.resolve(), Path(image_dir), root,
                                     ann_file.stat().st_size,
-                                    writer.file_sha256(ann_file) if checksum else ""))
+                                    contract.file_sha256(ann_file) if checksum else "", why))
     return inputs
 
 
-def build_identity(inputs: list[InputFile], config: PriorConfig, shard_size: int) -> str:
+def build_identity(inputs: list[InputFile], config: PriorConfig, shard_size: int,
+                   check_images: bool = True,
+                   max_persons_per_image: int = DEFAULT_MAX_PERSONS_PER_IMAGE) -> str:
     """A hash of everything that decides the build's rows."""
     blob = json.dumps({
         "schema_version": SCHEMA_VERSION, "builder_version": __version__,
         "inputs": [[i.source, i.split, i.sha256] for i in inputs],
         "config": config.to_dict(), "shard_size": shard_size,
+        "check_images": bool(check_images), "max_persons_per_image": max_persons_per_image,
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def recorded_files(out: Path) -> tuple[str | None, list[str]]:
+    """(identity, files) of the build already in ``out``: from its unfinished-build record, else
+    its manifest (shards, manifest); (None, []) when there is neither."""
+    for name in (PARTIAL_NAME, MANIFEST_NAME):
+        path = out / name
+        if not path.is_file():
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (ValueError, OSError):
+            raise DataError(path, "unreadable build record; remove it by hand if the folder "
+                                  "holds nothing you need") from None
+        if not isinstance(doc, dict):
+            raise DataError(path, "unreadable build record (not a JSON object)")
+        if name == PARTIAL_NAME:
+            files = [str(f) for f in doc.get("files", [])]
+        else:
+            files = [s[k]["file"] for s in doc.get("shards", []) if isinstance(s, dict)
+                     for k in ("persons", "pairs") if isinstance(s.get(k), dict)]
+            files.append(MANIFEST_NAME)
+        safe = [f for f in files if not Path(f).is_absolute() and ".." not in Path(f).parts]
+        return doc.get("identity"), safe
+    return None, []
+
+
+def remove_recorded(out: Path, files: list[str]) -> int:
+    """Remove the listed files of ``out`` and their write-then-rename temporaries; returns how
+    many were removed. Nothing else is touched."""
+    removed = 0
+    for rel in files:
+        path = out / rel
+        candidates = [path] + sorted(path.parent.glob(f".{path.name}.*{writer.TMP_SUFFIX}"))
+        for p in candidates:
+            if p.is_file():
+                p.unlink()
+                removed += 1
+    return removed
+
+
 def prepare_out(out: Path, identity: str, overwrite: bool) -> None:
-    """Make ``out`` ready: refuse a different build unless ``overwrite``, clear our own files."""
+    """Make ``out`` ready: refuse a different build unless ``overwrite``, refuse files in
+    ``persons/`` / ``pairs/`` that no build recorded, remove the previous build's own files."""
     out.mkdir(parents=True, exist_ok=True)
-    existing = writer.build_files(out)
-    if existing and not overwrite:
-        previous = None
-        for name in (MANIFEST_NAME, writer.IN_PROGRESS):
-            path = out / name
-            if path.is_file():
-                try:
-                    previous = json.loads(path.read_text()).get("identity")
-                except (ValueError, OSError):
-                    previous = None
-                break
-        if previous != identity:
-            what = "a different build" if previous else "files of an unknown build"
-            raise DataError(out, f"output folder holds {what} (other inputs or config); "
-                                 "use --overwrite to replace it or choose another --out")
-    writer.clear_build(out)
+    previous, files = recorded_files(out)
+    if (out / PARTIAL_NAME).exists() or (out / MANIFEST_NAME).exists():
+        if previous != identity and not overwrite:
+            raise DataError(out, "output folder holds a different build (other inputs or "
+                                 "config); use --overwrite to replace it or choose another --out")
+    known = set(files)
+    for folder in (contract.PERSONS_DIR, contract.PAIRS_DIR):
+        for p in sorted((out / folder).glob("*")) if (out / folder).is_dir() else []:
+            rel = f"{folder}/{p.name}"
+            ours = rel in known or any(p.name.startswith(f".{Path(f).name}.") and
+                                       p.name.endswith(writer.TMP_SUFFIX) for f in known)
+            if not ours:
+                raise DataError(p, "file in the build folder that no build recorded; move it "
+                                   "away (mcpc-build never deletes files it did not write)")
+    remove_recorded(out, files)
+    (out / PARTIAL_NAME).unlink(missing_ok=True)
 
 
-def _read_one(item: tuple[InputFile, bool]) -> PersonTable:
+def cap_persons_per_image(table: PersonTable, cap: int) -> PersonTable:
+    """Skip every person of images holding more than ``cap`` persons (counted as
+    ``too_many_persons``)."""
+    if len(table) == 0:
+        return table
+    counts = np.bincount(table.image_index, minlength=table.num_images)
+    over = counts[table.image_index] > cap
+    if not over.any():
+        return table
+    kept = table.take(np.flatnonzero(~over))
+    kept.skipped["too_many_persons"] += int(over.sum())
+    return kept
+
+
+def _read_one(item: tuple[InputFile, bool, int]) -> PersonTable:
     from .readers import read_source
     from .readers.coco import read_coco
 
-    inp, check_images = item
+    inp, check_images, cap = item
     if inp.source == "coco":
-        return read_coco(inp.path, inp.split, inp.image_dir, root=inp.root,
-                         check_images=check_images)
-    return read_source(inp.source, inp.split, inp.path, inp.image_dir, root=inp.root)
+        table = read_coco(inp.path, inp.split, inp.image_dir, root=inp.root,
+                          check_images=check_images)
+    else:
+        table = read_source(inp.source, inp.split, inp.path, inp.image_dir, root=inp.root)
+    return cap_persons_per_image(table, cap)
 
 
 def read_inputs(inputs: list[InputFile], workers: int, progress: bool,
-                check_images: bool, pool: ProcessPoolExecutor | None = None
+                check_images: bool, pool: ProcessPoolExecutor | None = None,
+                max_persons_per_image: int = DEFAULT_MAX_PERSONS_PER_IMAGE
                 ) -> list[PersonTable]:
     """Read every input (in parallel processes when workers > 1, in ``pool`` if given), in
     input order."""
-    items = [(i, check_images) for i in inputs]
+    items = [(i, check_images, max_persons_per_image) for i in inputs]
     bar = _bar(len(items), "read", progress)
     if workers > 1 and len(items) > 1:
         with ExitStack() as stack:
@@ -245,19 +373,19 @@ def shard_table(table: PersonTable, start: int, end: int) -> PersonTable:
                        table.image_width[lo:hi], table.image_height[lo:hi],
                        table.bbox[start:end], table.keypoints[start:end],
                        table.visibility[start:end], table.source_ann_id[start:end],
-                       Counter(table.skipped), table.persons_read)
+                       Counter(table.skipped), table.persons_read, table.image_ids[lo:hi],
+                       table.keypoint_layout)
 
 
 def plan_shards(tables: list[PersonTable], shard_size: int) -> list[ShardJob]:
     """Cut every table into shards and number persons and images globally, in input order."""
-    jobs, person_base, image_base = [], 0, 0
+    jobs, person_base = [], 0
     for table in tables:
         for start, end in shard_bounds(table.image_index, shard_size):
             rows = np.arange(start, end)
             jobs.append(ShardJob(len(jobs), shard_table(table, start, end), person_base + rows,
-                                 image_base + table.image_index[rows]))
+                                 table.image_ids[table.image_index[rows]]))
         person_base += len(table)
-        image_base += table.num_images
     return jobs
 
 
@@ -352,8 +480,12 @@ def make_manifest(inputs: list[InputFile], tables: list[PersonTable], results: l
                   config: PriorConfig, identity: str, shard_size: int, wall: float) -> dict:
     sources: dict = {}
     for inp, table in zip(inputs, tables):
-        src = sources.setdefault(inp.source, {"root": str(inp.root), "splits": {}})
+        src = sources.setdefault(inp.source, {"root": str(inp.root),
+                                              "synthetic": bool(inp.synthetic),
+                                              "synthetic_reason": inp.synthetic or None,
+                                              "splits": {}})
         src["splits"][inp.split] = {
+            "keypoint_layout": table.keypoint_layout,
             "file": {"path": str(inp.path.relative_to(inp.root)) if inp.path.is_relative_to(
                 inp.root) else str(inp.path), "bytes": inp.bytes, "sha256": inp.sha256},
             "persons_read": int(table.persons_read),
@@ -381,6 +513,8 @@ def make_manifest(inputs: list[InputFile], tables: list[PersonTable], results: l
             "foreshortening.emit_equal": "equal (label 0) limb labels reach ~60% precision "
                                          "with a 0.05 m tolerance on the synthetic audit"},
         "shard_size": shard_size,
+        "layout": {"persons": contract.PERSONS_DIR, "pairs": contract.PAIRS_DIR},
+        "synthetic_sources": sorted(k for k, v in sources.items() if v["synthetic"]),
         "sources": sources,
         "shards": [{k: e[k] for k in ("index", "source", "split", "persons", "pairs")}
                    for e in results],
@@ -410,6 +544,9 @@ def summary_table(m: dict) -> str:
             skipped = ", ".join(f"{k}={v}" for k, v in d["persons_skipped"].items()) or "-"
             lines.append(f"{source + '/' + split:24s} {d['persons_read']:8d} "
                          f"{d['persons_kept']:8d}  {skipped}")
+    for source, s in m["sources"].items():
+        if s.get("synthetic"):
+            lines.append(f"SYNTHETIC DATA: {source} is {s['synthetic_reason']} ({s['root']})")
     lines.append(f"{'prior':16s} {'on':>3s} {'produced':>10s} {'dropped':>9s} {'kept':>10s}")
     for name, d in m["labels"]["per_prior"].items():
         lines.append(f"{name:16s} {'yes' if d['enabled'] else 'no':>3s} {d['produced']:10d} "
@@ -454,10 +591,18 @@ def _bar(total: int, desc: str, progress: bool):
 def add_arguments(parser) -> None:
     parser.add_argument("--sources", nargs="+", default=["coco", "mpii"],
                         help="sources to read (coco, mpii)")
-    parser.add_argument("--coco-root", help="COCO root (annotations/person_keypoints_*.json); "
-                                            "default: the embedded synthetic default")
-    parser.add_argument("--mpii-root", help="MPII root (mpii_human_pose_v1_u12_1.mat or "
-                                            "annot/*.json); default: the embedded default")
+    parser.add_argument("--coco-root", help="COCO root (annotations/person_keypoints_*.json). "
+                                            "With no root at all, every source is the embedded "
+                                            "synthetic default (named in the summary and manifest)")
+    parser.add_argument("--mpii-root", help="MPII root (mpii_human_pose_v1_u12_1.mat, "
+                                            "annot/{train,valid}.json or "
+                                            "annotations/mpii_{train,val}.json)")
+    parser.add_argument("--synthetic", nargs="+", default=[], metavar="SOURCE",
+                        help="take these sources from the embedded synthetic default on purpose "
+                             "while others have roots (e.g. --coco-root DIR --synthetic mpii)")
+    parser.add_argument("--max-persons-per-image", type=int,
+                        default=DEFAULT_MAX_PERSONS_PER_IMAGE,
+                        help="skip (and count) every person of images holding more")
     parser.add_argument("--splits", nargs="+", help="splits to read (default: all found)")
     parser.add_argument("--out", default="out/mcpc", help="output build folder")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
@@ -468,7 +613,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a different build already in --out")
     parser.add_argument("--no-image-check", action="store_true",
-                        help="COCO: do not require image files (annotation-only copies)")
+                        help="COCO: do not open the image files (annotation-only copies; "
+                             "missing or corrupt images are then not detected)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -479,7 +625,8 @@ def run(args) -> int:
     splits = {s: args.splits for s in args.sources} if args.splits else None
     out = build(args.sources, args.out, roots=roots, workers=args.workers, config=config,
                 overwrite=args.overwrite, progress=not args.quiet, splits=splits,
-                shard_size=args.shard_size, check_images=not args.no_image_check)
+                shard_size=args.shard_size, check_images=not args.no_image_check,
+                synthetic=args.synthetic, max_persons_per_image=args.max_persons_per_image)
     print(f"wrote {out}")
     return 0
 

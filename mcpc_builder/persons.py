@@ -32,6 +32,7 @@ class PersonTable:
         visibility: (N, 21) uint8, 0 unlabelled / 1 labelled-occluded / 2 visible.
         source_ann_id: (N,) int64, the source's own annotation id (COCO ``id``; MPII: see reader).
         skipped: Counter of skipped persons by reason (also images without people).
+        image_ids: (M,) int64, the source's own id of each image (default 0..M-1).
     """
 
     source: str
@@ -46,8 +47,13 @@ class PersonTable:
     source_ann_id: np.ndarray
     skipped: Counter = field(default_factory=Counter)
     persons_read: int = 0
+    image_ids: np.ndarray | None = None
+    keypoint_layout: str = ""  # the source file's joint layout, e.g. coco17, posetrack18
 
     def __post_init__(self) -> None:
+        if self.image_ids is None:
+            self.image_ids = np.arange(len(self.image_paths), dtype=np.int64)
+        assert len(self.image_ids) == len(self.image_paths)
         n = len(self.image_index)
         assert self.bbox.shape == (n, 4), self.bbox.shape
         assert self.keypoints.shape == (n, NUM_JOINTS, 2), self.keypoints.shape
@@ -77,4 +83,5 @@ class PersonTable:
         return PersonTable(self.source, self.split, self.image_index[rows], self.image_paths,
                            self.image_width, self.image_height, self.bbox[rows],
                            self.keypoints[rows], self.visibility[rows], self.source_ann_id[rows],
-                           Counter(self.skipped), self.persons_read)
+                           Counter(self.skipped), self.persons_read, self.image_ids,
+                           self.keypoint_layout)

@@ -1,13 +1,13 @@
-"""Writes an MCPC build directory: Parquet shards and the manifest, each atomically.
+"""Writes an MCPC build directory (layout: ``contract``): Parquet shards and the manifest,
+each atomically.
 
-Every file is written under a temporary name in the output folder and renamed into place, so a
+Every file is written under a temporary name beside its target and renamed into place, so a
 reader never sees half a file; the manifest is written last, so a build directory without
 ``manifest.json`` is incomplete whatever shards it holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -20,20 +20,10 @@ from .atomic import TMP_SUFFIX
 from .persons import PersonTable
 from .priors import Pairs
 from .priors.config import RULE_NAMES
-from .schema import MANIFEST_NAME, PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA, PERSONS_SHARD
+from .contract import PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA, PERSONS_SHARD, file_sha256
 
-IN_PROGRESS = ".build-in-progress.json"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["TMP_SUFFIX", "file_sha256", "persons_arrow", "pairs_arrow", "write_shard",
+           "write_json", "write_parquet"]
 
 
 def write_json(path: Path, obj) -> None:
@@ -166,37 +156,23 @@ PERSONS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=F
                        write_statistics=["person_id", "image_id"])
 
 
-def write_parquet(path: Path, table: pa.Table, **options) -> dict:
-    """Write atomically; returns the manifest entry {file, rows, bytes, sha256}."""
+def write_parquet(out: Path, rel: str, table: pa.Table, **options) -> dict:
+    """Write ``out/rel`` atomically; returns the manifest entry {file, rows, bytes, sha256}."""
+    path = out / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.temp_path(path)
-    pq.write_table(table, tmp, row_group_size=1 << 20, **options)
-    os.replace(tmp, path)
-    return {"file": path.name, "rows": table.num_rows, "bytes": path.stat().st_size,
+    try:
+        pq.write_table(table, tmp, row_group_size=1 << 20, **options)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():  # a failed write (disk full, ...) leaves no temporary behind
+            tmp.unlink()
+    return {"file": rel, "rows": table.num_rows, "bytes": path.stat().st_size,
             "sha256": file_sha256(path)}
 
 
 def write_shard(out: Path, index: int, persons: pa.Table, pairs: pa.Table) -> dict:
     """Write shard ``index`` (pairs first, persons second: a shard counts once both exist)."""
-    pairs_entry = write_parquet(out / PAIRS_SHARD.format(index), pairs, **PAIRS_OPTIONS)
-    persons_entry = write_parquet(out / PERSONS_SHARD.format(index), persons, **PERSONS_OPTIONS)
+    pairs_entry = write_parquet(out, PAIRS_SHARD.format(index), pairs, **PAIRS_OPTIONS)
+    persons_entry = write_parquet(out, PERSONS_SHARD.format(index), persons, **PERSONS_OPTIONS)
     return {"index": index, "persons": persons_entry, "pairs": pairs_entry}
-
-
-def build_files(out: Path) -> list[Path]:
-    """Files in ``out`` that a build writes (shards, manifest, marker, temporaries)."""
-    found = []
-    for p in out.iterdir() if out.is_dir() else []:
-        name = p.name
-        if (name in (MANIFEST_NAME, IN_PROGRESS)
-                or (name.startswith(("persons-", "pairs-")) and name.endswith(".parquet"))
-                or (name.startswith(".") and name.endswith(TMP_SUFFIX))):
-            found.append(p)
-    return sorted(found)
-
-
-def clear_build(out: Path) -> int:
-    """Remove a previous build's files from ``out`` (nothing else); returns how many."""
-    files = build_files(out)
-    for p in files:
-        p.unlink()
-    return len(files)

@@ -15,6 +15,29 @@ from ..persons import PersonTable
 log = logging.getLogger("mcpc_builder.readers")
 
 
+def unsafe_image_names(names) -> np.ndarray:
+    """(M,) bool: image names that could leave the image folder (absolute, a drive, a ``..``
+    part, a NUL); such images are never opened and their persons are skipped."""
+    bad = []
+    for name in names:
+        name = str(name)
+        parts = name.replace("\\", "/").split("/")
+        bad.append(name.startswith(("/", "\\")) or ".." in parts or "\0" in name
+                   or (len(name) > 1 and name[1] == ":"))
+    return np.array(bad, bool)
+
+
+def numeric_image_ids(names) -> np.ndarray:
+    """(M,) int64 ids of image file names: the numeric stem (MPII ``015601864.jpg`` -> 15601864)
+    when every stem is a number, else the position in ``names``."""
+    stems = [Path(str(n)).stem for n in names]
+    if stems and all(s.isdigit() and len(s) < 19 for s in stems):
+        ids = np.array([int(s) for s in stems], np.int64)
+        if len(np.unique(ids)) == len(ids):
+            return ids
+    return np.arange(len(stems), dtype=np.int64)
+
+
 def relative_image_dir(image_dir: Path, root: Path) -> str:
     """``image_dir`` relative to the source root, POSIX style ("" if it is the root)."""
     rel = os.path.relpath(os.path.abspath(image_dir), os.path.abspath(root))
@@ -30,7 +53,8 @@ def assemble_table(source: str, split: str, layout: JointLayout, *, image_key: n
                    ann_id: np.ndarray, points: np.ndarray, visibility: np.ndarray,
                    bbox: np.ndarray, image_paths: np.ndarray, image_width: np.ndarray,
                    image_height: np.ndarray, skipped: Counter, persons_read: int,
-                   rows: np.ndarray | None = None) -> PersonTable:
+                   rows: np.ndarray | None = None,
+                   image_ids: np.ndarray | None = None) -> PersonTable:
     """Sort kept persons by (image, annotation id) and convert them to MCPC-21.
 
     Arguments:
@@ -43,6 +67,7 @@ def assemble_table(source: str, split: str, layout: JointLayout, *, image_key: n
         image_paths: (M,) str relative to the source root; image_width, image_height: (M,) pixels.
         rows: (K,) int64, the persons to keep, as indices into the (N,) arrays above
             (default: all of them).
+        image_ids: (M,) int64, the source's own image ids (default: the image index).
     Only images holding at least one person are kept in the table.
     """
     if rows is not None:
@@ -75,6 +100,7 @@ def assemble_table(source: str, split: str, layout: JointLayout, *, image_key: n
         source_ann_id=np.ascontiguousarray(ann_id[order], dtype=np.int64),
         skipped=skipped,
         persons_read=int(persons_read),
+        image_ids=None if image_ids is None else np.asarray(image_ids, np.int64)[used],
     )
 
 
