@@ -75,12 +75,13 @@ def reliability(confidence: np.ndarray, correct: np.ndarray) -> dict:
 def load_ground_truth(root: Path) -> dict[str, dict]:
     """{split: {ann_id: (N,), joints_cam: (N, 21, 3), pose, is_child, image_id}} of a synthetic
     COCO root."""
+    from .contract import GROUND_TRUTH_DIR, read_ground_truth
+
     out = {}
-    for path in sorted((root / "ground_truth").glob("person_keypoints_*.npz")):
+    for path in sorted((root / GROUND_TRUTH_DIR).glob("person_keypoints_*.npz")):
         split = path.stem[len("person_keypoints_"):]
-        with np.load(path) as z:
-            out[split] = {k: z[k] for k in ("ann_id", "image_id", "joints_cam", "pose",
-                                            "is_child")}
+        z = read_ground_truth(path)
+        out[split] = {k: z[k] for k in ("ann_id", "image_id", "joints_cam", "pose", "is_child")}
     return out
 
 

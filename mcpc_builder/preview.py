@@ -8,43 +8,41 @@ number of pairs it stands for.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from . import atomic, contract
 from .joints import MCPC21
 from .priors.config import RULE_NAMES
-from .schema import MANIFEST_NAME
 
 PRIOR_COLOURS = {"foot_contact": "#1f77b4", "person_scale": "#ff7f0e",
                  "foreshortening": "#2ca02c", "facing": "#d62728", "occlusion": "#9467bd"}
 
 
-def load_build(build_dir: Path):
-    """(manifest dict, persons DataFrame, pairs DataFrame) of a build folder."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    manifest = json.loads((build_dir / MANIFEST_NAME).read_text())
-    persons = [pq.read_table(build_dir / s["persons"]["file"]).to_pandas()
-               for s in manifest["shards"]]
-    pairs = [pq.read_table(build_dir / s["pairs"]["file"]).to_pandas() for s in manifest["shards"]]
-    persons = pd.concat(persons, ignore_index=True) if persons else pd.DataFrame()
-    pairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
-    return manifest, persons, pairs
+def load_build(build_dir: Path, verify: str = "sizes"):
+    """(manifest dict, persons DataFrame, pairs DataFrame) of a build folder, read and verified
+    by the data contract's reader (``contract.read_build``)."""
+    b = contract.read_build(build_dir, verify=verify)
+    return b.manifest, b.persons.to_pandas(), b.pairs.to_pandas()
 
 
 def pick_images(persons, pairs, n: int) -> list[int]:
-    """``n`` image ids with labels, spread evenly over the build (deterministic)."""
+    """``n`` image keys (source, split, image_id) with labels, spread evenly over the build
+    (deterministic)."""
     if len(pairs) == 0:
         return []
-    pid_to_img = dict(zip(persons.person_id.to_numpy(), persons.image_id.to_numpy()))
-    imgs = np.unique([pid_to_img[p] for p in np.unique(pairs.person_a.to_numpy())])
+    key = image_keys(persons)
+    pid_to_img = dict(zip(persons.person_id.to_numpy(), key))
+    imgs = sorted({pid_to_img[p] for p in np.unique(pairs.person_a.to_numpy())})
     if len(imgs) <= n:
-        return imgs.tolist()
-    return imgs[np.linspace(0, len(imgs) - 1, n).round().astype(int)].tolist()
+        return imgs
+    return [imgs[i] for i in np.linspace(0, len(imgs) - 1, n).round().astype(int)]
+
+
+def image_keys(persons) -> list[tuple]:
+    """(source, split, image_id) of each person row: source image ids repeat across sources."""
+    return list(zip(persons.source, persons.split, persons.image_id.to_numpy().tolist()))
 
 
 def draw_image(image_path: Path | None, people, labels, out_png: Path, title: str) -> None:
@@ -128,19 +126,24 @@ def _arrow(ax, a, b, label: int, prior: str, confidence: float) -> None:
 def preview(build_dir, out, n: int = 8) -> list[Path]:
     """Write up to ``n`` PNGs of labelled images of a build; returns their paths."""
     build_dir, out = Path(build_dir), Path(out)
+    manifest, persons, pairs = load_build(build_dir)   # refuses a missing or altered build
     out.mkdir(parents=True, exist_ok=True)
-    manifest, persons, pairs = load_build(build_dir)
-    roots = {s: Path(d["root"]) for s, d in manifest["sources"].items()}
+    roots = contract.source_roots(manifest, build_dir / contract.MANIFEST_NAME)
+    synthetic = contract.synthetic_sources(manifest)
+    if synthetic:
+        print(f"note: SYNTHETIC DATA in this build: {', '.join(synthetic)}")
+    keys = np.array([f"{a}/{b}/{c}" for a, b, c in image_keys(persons)], dtype=object)
     written = []
-    for image_id in pick_images(persons, pairs, n):
-        people = persons[persons.image_id == image_id]
+    for source, split, image_id in pick_images(persons, pairs, n):
+        people = persons[keys == f"{source}/{split}/{image_id}"]
         ids = set(people.person_id.tolist())
         labels = pairs[pairs.person_a.isin(ids)]
         first = people.iloc[0]
         path = roots.get(first.source, Path(".")) / first.image_path
-        png = out / f"preview-{first.source}-{int(image_id):07d}.png"
+        png = out / f"preview-{first.source}-{first.split}-{int(image_id):012d}.png"
         counts = labels.prior.value_counts()
-        title = (f"{first.source}/{first.image_path}: {len(people)} persons, {len(labels)} pairs "
+        tag = " [SYNTHETIC]" if first.source in synthetic else ""
+        title = (f"{first.source}{tag}/{first.image_path}: {len(people)} persons, {len(labels)} pairs "
                  f"(" + ", ".join(f"{k} {counts[k]}" for k in RULE_NAMES if k in counts) + ")")
         draw_image(path, people, labels, png, title)
         written.append(png)

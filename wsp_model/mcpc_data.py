@@ -1,10 +1,12 @@
 """MCPC build directory -> person-centred training samples (image crop, heatmaps, depth pairs).
 
-Reading. ``read_build(build_dir)`` checks the manifest's ``schema_version`` against
-``mcpc_builder.schema.SCHEMA_VERSION``, then reads every ``persons-*.parquet`` /
-``pairs-*.parquet`` shard pair into flat numpy arrays (``McpcTables``): only the columns training
-needs, a few hundred bytes per person, so even COCO-train scale is tens of MB per process.
-Image paths are resolved against the per-source root recorded in the manifest.
+Reading. ``read_build(build_dir)`` reads the build through the data contract's one reader
+(``mcpc_builder.contract.read_build``: schema version, exactly the manifest's shards, their sizes
+and sha256 and row counts, else a ``DataError`` naming the file) into flat numpy arrays
+(``McpcTables``): only the columns training needs, a few hundred bytes per person, so even
+COCO-train scale is tens of MB per process. Image paths are resolved against the per-source
+root recorded in the manifest; ``image_id`` in the tables is a build-wide image key (source image
+ids repeat across sources and splits).
 
 Samples. ``McpcDataset`` has one sample per person of the chosen split. A sample is a square
 region around the person (side ``context * max(bbox w, h)``, so neighbours fit) warped to
@@ -32,7 +34,6 @@ on one bad file.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -42,11 +43,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pyarrow.parquet as pq
-
+from mcpc_builder import contract
+from mcpc_builder.contract import MANIFEST_NAME, read_manifest, source_roots  # noqa: F401
 from mcpc_builder.errors import DataError
 from mcpc_builder.joints import MCPC21
-from mcpc_builder.schema import MANIFEST_NAME, SCHEMA_VERSION
 
 from .config import DataConfig
 
@@ -65,7 +65,8 @@ class McpcTables:
 
     Arguments:
         person_id: (N,) int64 global person id.
-        image_id: (N,) int64 build-wide image id.
+        image_id: (N,) int64 build-wide image key (one per (source, split, source image id)).
+        source_image_id: (N,) int64 the source's own image id (COCO ``images[].id``).
         split: (N,) object str.
         image_file: (N,) object str, absolute image path.
         image_size: (N, 2) int32 (width, height), pixels.
@@ -88,45 +89,17 @@ class McpcTables:
     visibility: np.ndarray
     source_ann_id: np.ndarray
     source: np.ndarray
+    source_image_id: np.ndarray
     pair_a: np.ndarray
     joint_a: np.ndarray
     pair_b: np.ndarray
     joint_b: np.ndarray
     label: np.ndarray
     confidence: np.ndarray
+    synthetic_sources: tuple = ()
 
     def __len__(self) -> int:
         return len(self.person_id)
-
-
-def read_manifest(build_dir: str | os.PathLike) -> dict:
-    """The build's manifest, after checking its schema version (``DataError`` otherwise)."""
-    path = Path(build_dir) / MANIFEST_NAME
-    if not path.exists():
-        raise DataError(path, "no manifest: not an MCPC build directory (run `make build`)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"invalid JSON ({err})") from None
-    version = manifest.get("schema_version")
-    if version is None or int(version) != SCHEMA_VERSION:
-        raise DataError(path, f"schema_version {version!r}, this reader needs {SCHEMA_VERSION}; "
-                              "rebuild the MCPC directory with this version of mcpc_builder")
-    return manifest
-
-
-def source_roots(manifest: dict, manifest_path: Path) -> dict[str, Path]:
-    """Source name -> image root, from ``manifest["sources"]`` (mapping or list of records)."""
-    sources = manifest.get("sources", {})
-    items = sources.items() if isinstance(sources, dict) else \
-        ((s.get("name") or s.get("source"), s) for s in sources)
-    roots = {}
-    for name, info in items:
-        root = info.get("root") if isinstance(info, dict) else None
-        if root is None:
-            raise DataError(manifest_path, "no image root recorded", record=f"source {name}")
-        roots[str(name)] = Path(root)
-    return roots
 
 
 def _fixed_list(table, name: str, width: int, dtype) -> np.ndarray:
@@ -135,48 +108,48 @@ def _fixed_list(table, name: str, width: int, dtype) -> np.ndarray:
     return np.asarray(values, dtype=dtype).reshape(len(table), width)
 
 
-def read_build(build_dir: str | os.PathLike) -> McpcTables:
-    """Read all shards of an MCPC build into ``McpcTables`` (manifest checked first)."""
+def _strings(table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).to_pylist(), dtype=object)
+
+
+PERSON_COLUMNS = ["person_id", "source", "split", "image_id", "image_path", "image_width",
+                  "image_height", "bbox", "keypoints", "visibility", "source_ann_id"]
+PAIR_COLUMNS = ["person_a", "joint_a", "person_b", "joint_b", "label", "confidence"]
+
+
+def read_build(build_dir: str | os.PathLike, verify: str = "checksums") -> McpcTables:
+    """Read a verified MCPC build into ``McpcTables``.
+
+    ``verify``: ``"checksums"`` (default: training reads a build once, and sha256 of a
+    COCO-scale build takes about a second) or ``"sizes"``.
+    """
     build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    roots = source_roots(manifest, build_dir / MANIFEST_NAME)
-    person_files = sorted(build_dir.glob("persons-*.parquet"))
-    if not person_files:
-        raise DataError(build_dir, "no persons-*.parquet shards")
-    cols = {k: [] for k in ("person_id", "image_id", "split", "image_path", "image_size", "bbox",
-                            "keypoints", "visibility", "source_ann_id", "source")}
-    pcols = {k: [] for k in ("person_a", "joint_a", "person_b", "joint_b", "label", "confidence")}
-    for pfile in person_files:
-        pairs_file = pfile.with_name(pfile.name.replace("persons-", "pairs-"))
-        try:
-            t = pq.read_table(pfile)
-            pt = pq.read_table(pairs_file, columns=list(pcols))
-        except (OSError, ValueError) as err:
-            raise DataError(pairs_file if pfile.exists() else pfile, f"cannot read shard: {err}") from None
-        n = len(t)
-        cols["person_id"].append(t.column("person_id").to_numpy())
-        cols["image_id"].append(t.column("image_id").to_numpy())
-        cols["split"].append(np.asarray(t.column("split").to_pylist(), dtype=object))
-        cols["source"].append(np.asarray(t.column("source").to_pylist(), dtype=object))
-        cols["image_path"].append(np.asarray(t.column("image_path").to_pylist(), dtype=object))
-        cols["image_size"].append(np.stack([t.column("image_width").to_numpy(),
-                                            t.column("image_height").to_numpy()], 1).astype(np.int32))
-        cols["bbox"].append(_fixed_list(t, "bbox", 4, np.float32))
-        cols["keypoints"].append(_fixed_list(t, "keypoints", 2 * NUM_JOINTS, np.float32)
-                                 .reshape(n, NUM_JOINTS, 2))
-        cols["visibility"].append(_fixed_list(t, "visibility", NUM_JOINTS, np.uint8))
-        cols["source_ann_id"].append(t.column("source_ann_id").to_numpy())
-        for k in pcols:
-            pcols[k].append(pt.column(k).to_numpy())
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    p = {k: np.concatenate(v) for k, v in pcols.items()}
-    missing_roots = sorted(set(c["source"]) - set(roots))
+    b = contract.read_build(build_dir, verify=verify, persons_columns=PERSON_COLUMNS,
+                            pairs_columns=PAIR_COLUMNS)
+    roots = b.roots
+    t, pt = b.persons, b.pairs
+    n = t.num_rows
+    source = _strings(t, "source")
+    split = _strings(t, "split")
+    image_path = _strings(t, "image_path")
+    source_image_id = t.column("image_id").to_numpy().astype(np.int64)
+    missing_roots = sorted(set(source) - set(roots))
     if missing_roots:
         raise DataError(build_dir / MANIFEST_NAME, f"no image root for sources {missing_roots}")
-    image_file = np.array([str(roots[s] / rel) for s, rel in zip(c["source"], c["image_path"])],
+    image_file = np.array([str(roots[s] / rel) for s, rel in zip(source, image_path)],
                           dtype=object)
-    order = np.argsort(c["person_id"], kind="stable")
-    sorted_ids = c["person_id"][order]
+    # One key per image of the build: source image ids repeat across sources and splits.
+    if n:
+        triples = np.array([f"{a}\0{b}" for a, b in zip(source, split)], dtype=object)
+        _, group = np.unique(triples, return_inverse=True)
+        keys = np.stack([group.astype(np.int64), source_image_id], 1)
+        _, image_key = np.unique(keys, axis=0, return_inverse=True)
+        image_key = image_key.reshape(-1).astype(np.int64)
+    else:
+        image_key = np.zeros(0, np.int64)
+    person_id = t.column("person_id").to_numpy().astype(np.int64)
+    order = np.argsort(person_id, kind="stable")
+    sorted_ids = person_id[order]
 
     def rows_of(ids: np.ndarray, what: str) -> np.ndarray:
         pos = np.clip(np.searchsorted(sorted_ids, ids), 0, max(len(sorted_ids) - 1, 0))
@@ -187,15 +160,23 @@ def read_build(build_dir: str | os.PathLike) -> McpcTables:
         return order[pos]
 
     return McpcTables(
-        person_id=c["person_id"].astype(np.int64), image_id=c["image_id"].astype(np.int64),
-        split=c["split"], image_file=image_file, image_size=c["image_size"], bbox=c["bbox"],
-        keypoints=c["keypoints"], visibility=c["visibility"],
-        source_ann_id=c["source_ann_id"].astype(np.int64), source=c["source"],
-        pair_a=rows_of(p["person_a"].astype(np.int64), "person_a"),
-        joint_a=p["joint_a"].astype(np.int64),
-        pair_b=rows_of(p["person_b"].astype(np.int64), "person_b"),
-        joint_b=p["joint_b"].astype(np.int64), label=p["label"].astype(np.int8),
-        confidence=p["confidence"].astype(np.float32))
+        person_id=person_id, image_id=image_key, split=split, image_file=image_file,
+        image_size=np.stack([t.column("image_width").to_numpy(),
+                             t.column("image_height").to_numpy()], 1).astype(np.int32)
+        .reshape(n, 2),
+        bbox=_fixed_list(t, "bbox", 4, np.float32),
+        keypoints=_fixed_list(t, "keypoints", 2 * NUM_JOINTS, np.float32)
+        .reshape(n, NUM_JOINTS, 2),
+        visibility=_fixed_list(t, "visibility", NUM_JOINTS, np.uint8),
+        source_ann_id=t.column("source_ann_id").to_numpy().astype(np.int64), source=source,
+        source_image_id=source_image_id,
+        pair_a=rows_of(pt.column("person_a").to_numpy().astype(np.int64), "person_a"),
+        joint_a=pt.column("joint_a").to_numpy().astype(np.int64),
+        pair_b=rows_of(pt.column("person_b").to_numpy().astype(np.int64), "person_b"),
+        joint_b=pt.column("joint_b").to_numpy().astype(np.int64),
+        label=pt.column("label").to_numpy().astype(np.int8),
+        confidence=pt.column("confidence").to_numpy().astype(np.float32),
+        synthetic_sources=tuple(b.synthetic_sources))
 
 
 # ----------------------------------------------------------------------------- geometry

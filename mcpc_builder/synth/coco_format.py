@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import atomic
+from ..contract import write_ground_truth
 from ..joints import BODY_POINTS, COCO17, MCPC21
 from .render import render_scene
 from .world import Scene, WorldConfig, project_camera, sample_scene, visibility
@@ -259,7 +260,7 @@ def _write_ground_truth(path: Path, gt: dict, cams: dict) -> None:
         "image_width": np.asarray(cams["width"], np.int32),
         "image_height": np.asarray(cams["height"], np.int32),
     }
-    save_npz(path, arrays)
+    write_ground_truth(path, arrays)
 
 
 def save_npz(path: Path, arrays: dict) -> None:

@@ -26,6 +26,7 @@ import scipy.io
 from tqdm import tqdm
 
 from .. import atomic
+from ..contract import write_ground_truth
 from ..joints import BODY_POINTS, MCPC21, MPII16
 from .coco_format import _write_jpeg, save_npz
 from .render import render_scene
@@ -257,11 +258,11 @@ def _append_gt(gt: dict, ann_id: int, imgidx: int, ridx: int, X_cam: np.ndarray,
 def _save_gt(path: Path, gt: dict, cams: dict) -> None:
     """``ann_id`` (N,) int64, ``imgidx``/``ridx`` (N,) int64 0-based, ``joints_cam`` (N, 21, 3)
     float32 camera-frame metres in MCPC-21 order, ``visibility`` (N, 21) uint8 true COCO-style
-    flags (0 out of image), ``pose``, ``is_child``, ``height`` (N,); per image (indexed by imgidx)
+    flags (0 out of image; also as ``visibility_true``, the contract's name), ``pose``, ``is_child``, ``height`` (N,); per image (indexed by imgidx)
     ``image_name`` (M,), ``camera_K`` (M, 3, 3), ``camera_R`` (M, 3, 3) world->cam, ``camera_t``
     (M, 3) metres, ``image_width`` / ``image_height`` (M,)."""
     n = len(gt["ann_id"])
-    save_npz(path, {
+    write_ground_truth(path, {
         "image_name": np.asarray(cams["image"], dtype="<U32"),
         "camera_K": np.asarray(cams["K"], np.float64).reshape(-1, 3, 3),
         "camera_R": np.asarray(cams["R"], np.float64).reshape(-1, 3, 3),
@@ -273,6 +274,7 @@ def _save_gt(path: Path, gt: dict, cams: dict) -> None:
         "ridx": np.asarray(gt["ridx"], np.int64).reshape(n),
         "joints_cam": np.asarray(gt["joints_cam"], np.float32).reshape(n, MCPC21.num_joints, 3),
         "visibility": np.asarray(gt["visibility"], np.uint8).reshape(n, MCPC21.num_joints),
+        "visibility_true": np.asarray(gt["visibility"], np.uint8).reshape(n, MCPC21.num_joints),
         "pose": np.asarray(gt["pose"], dtype="<U16").reshape(n),
         "is_child": np.asarray(gt["is_child"], bool).reshape(n),
         "height": np.asarray(gt["height"], np.float32).reshape(n),
