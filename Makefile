@@ -34,11 +34,19 @@ synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 audit:  ## measure label precision of the priors against synthetic ground-truth depth
 	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit
 
-preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
+# Only the default build path may be generated from the embedded synthetic data; an MCPC=DIR the
+# user typed must hold a build (a typo is an error, never a place to generate data).
+DEFAULT_MCPC := $(OUT)/mcpc-default
+DEFAULT_DATA_FLAG = $(if $(filter $(DEFAULT_MCPC),$(MCPC)),--default-data)
+
+preview: $(filter $(DEFAULT_MCPC)/manifest.json,$(MCPC)/manifest.json)  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
 	$(VENV)/bin/mcpc-build preview --build $(MCPC) --n 8 --out $(OUT)/preview
 
+$(DEFAULT_MCPC)/manifest.json:
+	$(VENV)/bin/mcpc-build --sources coco mpii --out $(DEFAULT_MCPC) --overwrite
+
 pretrain:  ## pre-train on MCPC shards (MCPC=DIR CONFIG=FILE GPUS=N for torchrun)
-	$(PY) -m pipelines.pretrain --mcpc $(MCPC) --config $(CONFIG) --gpus $(GPUS) --out $(OUT)/pretrain
+	$(PY) -m pipelines.pretrain --mcpc $(MCPC) $(DEFAULT_DATA_FLAG) --config $(CONFIG) --gpus $(GPUS) --out $(OUT)/pretrain
 
 # On a fresh machine the default INIT / CHECKPOINT do not exist yet: make them first.
 DEFAULT_INIT := $(OUT)/pretrain/checkpoint.pt

@@ -2,8 +2,11 @@
 
     python -m pipelines.pretrain --mcpc DIR --config FILE --gpus N [--out RUN_DIR] [--set K=V]
 
-If ``DIR`` holds no ``manifest.json`` it is built from the embedded synthetic COCO + MPII
-(``mcpc_builder.build.build(["coco", "mpii"], DIR)``). ``--gpus N >= 1`` relaunches this module
+``DIR`` must hold an MCPC build: a path that holds none is an error, never a place to generate
+data. Without ``--mcpc`` (no data given at all), or with ``--default-data`` (what ``make
+pretrain`` passes for its default path ``out/mcpc-default``), a missing build is made there from
+the embedded synthetic COCO + MPII. The build's synthetic sources are printed and stored in the
+checkpoint (``meta["synthetic_sources"]``). ``--gpus N >= 1`` relaunches this module
 under torchrun. After training, when the build's COCO source carries synthetic ground truth
 (``ground_truth/person_keypoints_*.npz``), rank 0 measures how well the depth map orders keypoint
 pairs that carry *no* MCPC label (true depth known there), for the trained model and for the same
@@ -33,15 +36,26 @@ from wsp_model.pretrain import pretrain
 DEFAULT_MCPC = "out/mcpc-default"
 
 
-def ensure_build(mcpc: Path) -> Path:
-    """``mcpc`` itself when it holds a manifest; else build the embedded default into it."""
-    if (mcpc / "manifest.json").exists():
-        return mcpc
-    from mcpc_builder.build import build
+def ensure_build(mcpc: Path, make_default: bool = False) -> Path:
+    """``mcpc`` when it holds a complete build; with ``make_default``, build the embedded
+    synthetic default into it first if it holds none. Anything else is a ``DataError``."""
+    from mcpc_builder import contract
 
-    print(f"{mcpc} holds no MCPC build: building the embedded default (synthetic COCO + MPII)",
-          flush=True)
-    return Path(build(["coco", "mpii"], mcpc))
+    if not (mcpc / contract.MANIFEST_NAME).exists() and make_default:
+        from mcpc_builder.build import build
+
+        print(f"{mcpc} holds no MCPC build: building the embedded SYNTHETIC default "
+              "(COCO + MPII) there", flush=True)
+        build(["coco", "mpii"], mcpc)
+    if not mcpc.exists():
+        raise DataError(mcpc, "MCPC build folder not found (build one with `mcpc-build --out "
+                              f"{mcpc}`, or pass --default-data to build the embedded synthetic "
+                              "default there)")
+    manifest = contract.verify_build(mcpc, "sizes")
+    synthetic = contract.synthetic_sources(manifest)
+    if synthetic:
+        print(f"note: training on SYNTHETIC data for: {', '.join(synthetic)}", flush=True)
+    return mcpc
 
 
 def ground_truth_depths(root: Path) -> dict[int, np.ndarray]:
@@ -151,12 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser, mcpc_required=False)
     parser.add_argument("--skip-unlabelled-eval", action="store_true",
                         help="do not score unlabelled synthetic pairs after training")
+    parser.add_argument("--default-data", action="store_true",
+                        help="if --mcpc holds no build, build the embedded synthetic default "
+                             "there (make pretrain passes this for out/mcpc-default only)")
     args = parser.parse_args(argv)
+    make_default = args.default_data or args.mcpc is None   # no data given at all
     args.mcpc = Path(args.mcpc or DEFAULT_MCPC)
     cfg = config_from_args(args)
     try:
         if not under_launcher():
-            ensure_build(args.mcpc)
+            ensure_build(args.mcpc, make_default)
             if args.gpus >= 1:
                 return relaunch_under_torchrun("pipelines.pretrain", argv, args.gpus)
         result = pretrain(args.mcpc, cfg, args.out)

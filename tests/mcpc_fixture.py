@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mcpc_builder.joints import MCPC21
-from mcpc_builder.schema import (MANIFEST_NAME, PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA,
-                                 PERSONS_SHARD, SCHEMA_VERSION)
+from mcpc_builder.contract import (MANIFEST_NAME, PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA,
+                                   PERSONS_SHARD, SCHEMA_VERSION, file_sha256)
 
 # A standing person, MCPC-21 order, in units of its height (x right, y down from the head top).
 _TEMPLATE = np.array([
@@ -95,12 +95,20 @@ def write_tiny_build(out: Path, n_images: int = 6, image_size: tuple[int, int] =
     # Whole images per shard.
     image_of = np.array([p["image_id"] for p in persons])
     shard_of_image = np.arange(n_images) * shards // n_images
+    entries = []
     for s in range(shards):
         keep = [p for p in persons if shard_of_image[p["image_id"]] == s]
         ids = {p["person_id"] for p in keep}
         keep_pairs = [q for q in pairs if q["person_a"] in ids]
-        pq.write_table(pa.Table.from_pylist(keep, schema=PERSONS_SCHEMA), build / PERSONS_SHARD.format(s))
-        pq.write_table(pa.Table.from_pylist(keep_pairs, schema=PAIRS_SCHEMA), build / PAIRS_SHARD.format(s))
+        entry = {"index": s}
+        for kind, rows, schema, name in (("persons", keep, PERSONS_SCHEMA, PERSONS_SHARD),
+                                         ("pairs", keep_pairs, PAIRS_SCHEMA, PAIRS_SHARD)):
+            path = build / name.format(s)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+            entry[kind] = {"file": name.format(s), "rows": len(rows),
+                           "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+        entries.append(entry)
     del image_of
     if ground_truth:
         (root / "ground_truth").mkdir(exist_ok=True)
@@ -110,7 +118,9 @@ def write_tiny_build(out: Path, n_images: int = 6, image_size: tuple[int, int] =
         np.savez(root / "ground_truth" / "person_keypoints_all.npz",
                  ann_id=np.array([p["source_ann_id"] for p in persons], np.int64),
                  image_id=np.array([p["image_id"] for p in persons], np.int64), joints_cam=joints)
-    manifest = {"schema_version": SCHEMA_VERSION, "builder_version": "fixture",
-                "sources": {"coco": {"root": str(root.resolve())}}}
+    manifest = {"format": "mcpc", "schema_version": SCHEMA_VERSION, "builder_version": "fixture",
+                "sources": {"coco": {"root": str(root.resolve()), "synthetic": True,
+                                     "synthetic_reason": "test fixture"}},
+                "shards": entries}
     (build / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     return build

@@ -19,9 +19,11 @@ from mcpc_builder.build import build, plan_shards, shard_bounds
 from mcpc_builder.persons import PersonTable
 from mcpc_builder.errors import DataError
 from mcpc_builder.priors import PriorConfig
-from mcpc_builder.schema import PAIRS_SCHEMA, PERSONS_SCHEMA, SCHEMA_VERSION
+from mcpc_builder.contract import PAIRS_SCHEMA, PARTIAL_NAME, PERSONS_SCHEMA, SCHEMA_VERSION
 from mcpc_builder.priors.pairs import Pairs
-from mcpc_builder.writer import IN_PROGRESS, file_sha256, pairs_arrow
+from mcpc_builder.writer import file_sha256, pairs_arrow
+
+IN_PROGRESS = PARTIAL_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +103,7 @@ def test_each_shard_carries_only_the_images_of_its_persons_and_global_ids():
     third = jobs[2].table
     assert list(third.image_paths) == ["img/003.jpg", "img/004.jpg"]
     assert third.image_index.tolist() == [0, 1, 1]  # local to the shard's images
-    assert jobs[2].image_id.tolist() == [3, 4, 4]   # global image ids
+    assert jobs[2].image_id.tolist() == [3, 4, 4]   # the source's image ids (default: index)
     assert jobs[2].person_id.tolist() == [6, 7, 8]
 
 
@@ -141,10 +143,13 @@ def test_out_folder_holding_a_different_build_is_refused_unless_overwrite(coco_r
     # The same build again is fine (it is rebuilt in place).
     build(["coco"], out, roots={"coco": coco_root}, config=other, progress=False)
     stray = tmp_path / "stray"
-    stray.mkdir()
-    (stray / "persons-00000.parquet").write_bytes(b"not ours")
-    with pytest.raises(DataError, match="unknown build"):
-        build(["coco"], stray, roots={"coco": coco_root}, progress=False)
+    (stray / "persons").mkdir(parents=True)
+    (stray / "persons" / "part-00000.parquet").write_bytes(b"not ours")
+    for overwrite in (False, True):
+        with pytest.raises(DataError, match="no build recorded"):
+            build(["coco"], stray, roots={"coco": coco_root}, progress=False,
+                  overwrite=overwrite)
+    assert (stray / "persons" / "part-00000.parquet").read_bytes() == b"not ours"
 
 
 _SLOW_BUILD = """
@@ -168,7 +173,7 @@ def test_killed_build_leaves_nothing_complete_and_a_rerun_equals_a_clean_build(c
                             cwd=REPO)
     try:
         deadline = time.time() + 60
-        while not (out / "persons-00000.parquet").exists():
+        while not (out / "persons" / "part-00000.parquet").exists():
             assert proc.poll() is None and time.time() < deadline, "build did not start"
             time.sleep(0.05)
     finally:

@@ -17,6 +17,8 @@ import torch
 from . import engine
 from .config import PretrainConfig, save_config, to_dict
 from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
+from mcpc_builder import contract
+
 from .mcpc_data import McpcDataset, McpcTables, read_build
 from .model import build_pose_depth_net, normalise_image
 
@@ -129,5 +131,7 @@ def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
     if int(os.environ.get("RANK", "0")) == 0:
         save_config(cfg, run_dir / "config.yaml")
     task = PretrainTask(build_dir, cfg)
-    meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain"}
+    meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain",
+            # which sources of the build were synthetic (data contract), for every later report
+            "synthetic_sources": contract.synthetic_sources(contract.read_manifest(build_dir))}
     return engine.train(task, cfg.train, run_dir, meta=meta, stop_at_step=stop_at_step)
