@@ -117,6 +117,15 @@ def _ann(ann_id, image_id, points=None, **extra):
     return ann
 
 
+def _jpeg(width, height) -> bytes:
+    """A real JPEG of the annotated size (the reader checks each image header)."""
+    import cv2
+
+    w = int(width) if isinstance(width, (int, float)) and width and width > 0 else 8
+    h = int(height) if isinstance(height, (int, float)) and height and height > 0 else 8
+    return cv2.imencode(".jpg", np.zeros((min(h, 4000), min(w, 4000), 3), np.uint8))[1].tobytes()
+
+
 def _write_root(tmp_path, anns, images=None, split="val2017", make_images=True, text=None):
     images = images if images is not None else [
         {"id": i, "file_name": "%012d.jpg" % i, "width": 100, "height": 120, "license": 1}
@@ -126,7 +135,7 @@ def _write_root(tmp_path, anns, images=None, split="val2017", make_images=True, 
     if make_images:
         (root / split).mkdir()
         for im in images:
-            (root / split / im["file_name"]).write_bytes(b"")
+            (root / split / im["file_name"]).write_bytes(_jpeg(im.get("width"), im.get("height")))
     doc = {"info": {}, "licenses": [], "categories": [{"id": 1, "name": "person"}],
            "images": images, "annotations": anns}
     path = root / "annotations" / f"person_keypoints_{split}.json"

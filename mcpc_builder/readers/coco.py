@@ -22,6 +22,7 @@ whole-table copies.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from itertools import chain
@@ -31,15 +32,18 @@ import msgspec
 import numpy as np
 
 from ..errors import DataError
-from ..joints import COCO17
+from ..joints import COCO17, JointLayout
 from ..persons import PersonTable
-from .assemble import assemble_table, relative_image_dir, report_skips
+from . import keypoint_layouts
+from .assemble import assemble_table, relative_image_dir, report_skips, unsafe_image_names
+from .jpeg_size import image_size
 from .json_file import decode_json, gc_paused, mapped_file, number_arrays
 from .screening import (KEEP, REASON_CODE, SKIP_REASONS, count_reasons, first_reason,
                         screen_bbox, screen_points)
 
+log = logging.getLogger("mcpc_builder.readers")
 SOURCE = "coco"
-NUM_VALUES = 3 * COCO17.num_joints  # 51: x, y, v per joint
+NUM_VALUES = 3 * COCO17.num_joints  # 51: x, y, v per joint (COCO-17; other layouts: 3 * J)
 PERSON_CATEGORY = 1
 
 
@@ -60,9 +64,16 @@ class _Annotation(msgspec.Struct, gc=False):
     bbox: list[float] | None = None
 
 
+class _Category(msgspec.Struct, gc=False):
+    id: int | None = None
+    name: str | None = None
+    keypoints: list[str] | None = None
+
+
 class _CocoFile(msgspec.Struct):
     images: list[_Image]
     annotations: list[_Annotation]
+    categories: list[_Category] = []
 
 
 class _RawAnnotation(msgspec.Struct, gc=False):
@@ -80,6 +91,7 @@ class _RawAnnotation(msgspec.Struct, gc=False):
 class _RawCocoFile(msgspec.Struct):
     images: list[_Image]
     annotations: list[_RawAnnotation]
+    categories: list[_Category] = []
 
 
 @dataclass
@@ -126,11 +138,12 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
     root = Path(root) if root is not None else ann_file.parent.parent
     image_dir = Path(image_dir) if image_dir is not None else root / split
     with mapped_file(ann_file) as data:
-        fields = coco = None
+        fields = coco = layout = None
         try:
             with gc_paused():
                 coco = msgspec.json.decode(data, type=_RawCocoFile)
-                fields = _raw_fields(coco.annotations)
+                layout, person = file_layout(ann_file, coco.categories)
+                fields = _raw_fields(coco.annotations, layout, person)
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass  # handled below, once the partial results are released
         images = coco.images if fields is not None else None
@@ -139,11 +152,41 @@ def read_coco(ann_file: str | Path, split: str, image_dir: str | Path | None = N
             # A fault, or non-standard numbers: decode into lists, which reports the fault
             # exactly (file, byte or record) or reads the file leniently.
             coco = decode_json(ann_file, _CocoFile, _EXPECTED, data=data)
+            layout, person = file_layout(ann_file, coco.categories)
             with gc_paused():
-                fields = _list_fields(coco.annotations)
+                fields = _list_fields(coco.annotations, layout, person)
             images, coco = coco.images, None
     with gc_paused():
-        return _table(fields, images, ann_file, split, image_dir, root, check_images)
+        return _table(fields, images, ann_file, split, image_dir, root, check_images, layout,
+                      person)
+
+
+def file_layout(ann_file: Path, categories: list[_Category]
+                ) -> tuple[keypoint_layouts.FileLayout, int]:
+    """(keypoint layout, person category id) from the file's ``categories``.
+
+    The person category is the one category naming keypoints (or, among several, the one named
+    ``person``); its ``keypoints`` names decide the layout. A file naming no keypoints at all is
+    read as COCO-17 (logged). Unknown names are refused with one line.
+    """
+    named = [(i, c) for i, c in enumerate(categories) if c.keypoints]
+    if len(named) > 1:
+        named = [(i, c) for i, c in named if (c.name or "").lower() == "person"]
+        if len(named) != 1:
+            raise DataError(ann_file, "several categories list keypoints and not exactly one "
+                                      "is named 'person'", record="categories")
+    if not named:
+        log.warning("%s: categories name no keypoints; reading them as COCO-17 by position",
+                    ann_file)
+        return keypoint_layouts.DEFAULT, PERSON_CATEGORY
+    i, cat = named[0]
+    layout = keypoint_layouts.resolve(cat.keypoints)
+    if layout is None:
+        raise DataError(ann_file, f"unknown keypoint layout ({len(cat.keypoints)} names: "
+                                  f"{', '.join(map(str, cat.keypoints))}); known layouts: "
+                                  f"{keypoint_layouts.KNOWN}",
+                        record=f"categories[{i}].keypoints")
+    return layout, PERSON_CATEGORY if cat.id is None else int(cat.id)
 
 
 def _scalar_fields(anns: list) -> dict[str, np.ndarray]:
@@ -168,28 +211,32 @@ def _int_column(values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
             np.array([v is None for v in values], bool))
 
 
-def _wanted(scalars: dict[str, np.ndarray]) -> np.ndarray:
+def _wanted(scalars: dict[str, np.ndarray], person: int) -> np.ndarray:
     """(N,) bool: annotations that may reach the keypoint checks (the values are needed)."""
-    return ((scalars["category"] == PERSON_CATEGORY) & (scalars["crowd"] == 0)
+    return ((scalars["category"] == person) & (scalars["crowd"] == 0)
             & ~scalars["ids_missing"] & (scalars["num_kp"] != 0))
 
 
-def _raw_fields(anns: list[_RawAnnotation]) -> _Fields:
+def _raw_fields(anns: list[_RawAnnotation], layout: keypoint_layouts.FileLayout,
+                person: int) -> _Fields:
     """Fields of annotations whose keypoints and bbox are raw JSON (decoded here in chunks).
     Raises msgspec.ValidationError where those are not null nor arrays of numbers."""
+    num_values = 3 * layout.num_joints
     scalars = _scalar_fields(anns)
-    wanted = _wanted(scalars)
-    kp_len, kp = number_arrays([a.keypoints for a in anns], NUM_VALUES, wanted)
+    wanted = _wanted(scalars, person)
+    kp_len, kp = number_arrays([a.keypoints for a in anns], num_values, wanted)
     box_len, bbox = number_arrays([a.bbox for a in anns], 4, wanted)
     return _Fields(**scalars, kp_len=kp_len, box_len=box_len,
-                   kp_rows=np.flatnonzero(wanted & (kp_len == NUM_VALUES)), kp=kp,
+                   kp_rows=np.flatnonzero(wanted & (kp_len == num_values)), kp=kp,
                    box_rows=np.flatnonzero(wanted & (box_len == 4)), bbox=bbox)
 
 
-def _list_fields(anns: list[_Annotation]) -> _Fields:
+def _list_fields(anns: list[_Annotation], layout: keypoint_layouts.FileLayout,
+                 person: int) -> _Fields:
     """Fields of annotations decoded with keypoints and bbox as lists (the fallback path)."""
+    NUM_VALUES = 3 * layout.num_joints  # noqa: N806
     scalars = _scalar_fields(anns)
-    wanted = _wanted(scalars)
+    wanted = _wanted(scalars, person)
     kp_len = np.array([-1 if a.keypoints is None else len(a.keypoints) for a in anns], np.int64)
     box_len = np.array([-1 if a.bbox is None else len(a.bbox) for a in anns], np.int64)
     kp_rows = np.flatnonzero(wanted & (kp_len == NUM_VALUES))
@@ -210,35 +257,44 @@ def _rows_of(rows: np.ndarray, values: np.ndarray, want: np.ndarray) -> np.ndarr
 
 
 def _table(f: _Fields, image_list: list[_Image], ann_file: Path, split: str, image_dir: Path,
-           root: Path, check_images: bool) -> PersonTable:
+           root: Path, check_images: bool, layout: keypoint_layouts.FileLayout,
+           person: int) -> PersonTable:
     images = _image_arrays(ann_file, image_list)
     del image_list
     ann_id, image_id, num_kp, kp_len, box_len = f.ann_id, f.image_id, f.num_kp, f.kp_len, f.box_len
     n = len(ann_id)
+    num_joints = layout.num_joints
     reason = np.zeros(n, np.uint8)
     missing = f.ids_missing | (kp_len < 0) | (box_len < 0)
 
-    first_reason(reason, f.category != PERSON_CATEGORY, "not_person")
+    first_reason(reason, f.category != person, "not_person")
     first_reason(reason, f.crowd != 0, "crowd")
     first_reason(reason, missing, "missing_field")
+    first_reason(reason, _repeated(ann_id, f.ids_missing), "duplicate_annotation_id")
     # Image lookup: position of each annotation's image in the images arrays.
     n_images = len(images["id"])
     img_pos = np.minimum(np.searchsorted(images["id"], image_id), max(n_images - 1, 0))
     known = images["id"][img_pos] == image_id if n_images else np.zeros(n, bool)
     first_reason(reason, ~known, "missing_image")
     first_reason(reason, known & images["incomplete"][img_pos], "missing_field")
+    unsafe = unsafe_image_names(images["file_name"])
+    first_reason(reason, known & unsafe[img_pos], "unsafe_image_path")
     if check_images:
-        first_reason(reason, known & ~_image_present(image_dir, images["file_name"])[img_pos],
-                     "missing_image")
+        first_reason(reason, known & ~_image_present(image_dir, images["file_name"], unsafe)
+                     [img_pos], "missing_image")
     first_reason(reason, num_kp == 0, "no_keypoints")
-    first_reason(reason, kp_len != NUM_VALUES, "bad_keypoint_count")
+    first_reason(reason, kp_len != 3 * num_joints, "bad_keypoint_count")
+    if check_images:
+        _check_image_headers(reason, image_dir, images, img_pos)
 
     # Keypoints and boxes of the records still in play, as arrays.
     live = np.flatnonzero(reason == KEEP)
-    kp = _rows_of(f.kp_rows, f.kp, live).reshape(-1, COCO17.num_joints, 3)
+    kp = _rows_of(f.kp_rows, f.kp, live).reshape(-1, num_joints, 3)
     sub = reason[live]
     vis = kp[..., 2]
     first_reason(sub, ~((vis == 0) | (vis == 1) | (vis == 2)).all(axis=1), "bad_visibility")
+    if layout.layout.flags == "labelled":  # v > 0 only says "labelled": never claim occluded
+        vis = np.where(vis > 0, 2.0, 0.0)
     labelled = vis > 0
     width = images["width"][img_pos[live]]
     height = images["height"][img_pos[live]]
@@ -266,13 +322,70 @@ def _table(f: _Fields, image_list: list[_Image], ann_file: Path, split: str, ima
     paths = np.array([f"{prefix}/{name}" if prefix else name for name in images["file_name"]],
                      dtype=object)
     # The live records' arrays go as they are, with the rows to keep: assemble_table gathers
-    # and converts them a block at a time (no whole-table copies).
-    return assemble_table(
-        SOURCE, split, COCO17,
-        image_key=img_pos[live], ann_id=ann_id[live], points=kp[..., :2], visibility=vis,
+    # and converts them a block at a time (no whole-table copies). Another layout keeps only the
+    # columns MCPC names, each as the body point its name denotes.
+    points = kp[..., :2]
+    source_layout = COCO17
+    if layout.body_points != COCO17.body_points:
+        cols = list(layout.columns)
+        points, vis = points[:, cols], vis[:, cols]
+        source_layout = JointLayout(layout.layout.name, layout.body_points, layout.body_points,
+                                    ())
+    table = assemble_table(
+        SOURCE, split, source_layout,
+        image_key=img_pos[live], ann_id=ann_id[live], points=points, visibility=vis,
         bbox=bbox, image_paths=paths, image_width=images["width"],
         image_height=images["height"], skipped=skipped, persons_read=n,
-        rows=np.flatnonzero(sub == KEEP))
+        rows=np.flatnonzero(sub == KEEP), image_ids=images["id"])
+    table.keypoint_layout = layout.layout.name
+    return table
+
+
+def _repeated(ann_id: np.ndarray, id_missing: np.ndarray) -> np.ndarray:
+    """(N,) bool: annotations whose id an earlier annotation of the file already has."""
+    order = np.argsort(ann_id, kind="stable")
+    ids = ann_id[order]
+    again = np.zeros(len(ann_id), bool)
+    again[order[1:]] = ids[1:] == ids[:-1]
+    return again & ~id_missing
+
+
+# Threads reading image headers (file opens dominate; the GIL is released while waiting).
+HEADER_THREADS = 8
+
+
+def _check_image_headers(reason: np.ndarray, image_dir: Path, images: dict,
+                         img_pos: np.ndarray) -> None:
+    """Read the header of every image a live record uses; skip (in ``reason``) persons whose
+    image is unreadable, empty or corrupt (``bad_image``) or of another size than ``images[]``
+    says (``image_size_mismatch``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    used = np.unique(img_pos[reason == KEEP])
+    if len(used) == 0:
+        return
+    names = images["file_name"][used]
+
+    def size_of(name: str):
+        try:
+            return image_size(image_dir / name)
+        except DataError:
+            return None
+
+    if len(used) > 64:
+        with ThreadPoolExecutor(HEADER_THREADS, thread_name_prefix="mcpc-header") as pool:
+            sizes = list(pool.map(size_of, names, chunksize=256))
+    else:
+        sizes = [size_of(name) for name in names]
+    bad = np.array([s is None for s in sizes], bool)
+    wh = np.array([s if s is not None else (-1, -1) for s in sizes], np.float64).reshape(-1, 2)
+    mismatch = ~bad & ((wh[:, 0] != images["width"][used]) | (wh[:, 1] != images["height"][used]))
+    bad_image = np.zeros(len(images["id"]), bool)
+    wrong_size = np.zeros(len(images["id"]), bool)
+    bad_image[used] = bad
+    wrong_size[used] = mismatch
+    first_reason(reason, bad_image[img_pos], "bad_image")
+    first_reason(reason, wrong_size[img_pos], "image_size_mismatch")
 
 
 def _image_arrays(ann_file: Path, images: list[_Image]) -> dict[str, np.ndarray]:
@@ -296,8 +409,9 @@ def _image_arrays(ann_file: Path, images: list[_Image]) -> dict[str, np.ndarray]
             "incomplete": np.asarray(incomplete, bool)}
 
 
-def _image_present(image_dir: Path, file_names: np.ndarray) -> np.ndarray:
-    """(M,) bool: which file names exist in ``image_dir`` (one directory listing, not M stats)."""
+def _image_present(image_dir: Path, file_names: np.ndarray, unsafe: np.ndarray) -> np.ndarray:
+    """(M,) bool: which file names exist in ``image_dir`` (one directory listing, not M stats);
+    ``unsafe`` names (which could leave the folder) are never looked up."""
     try:
         present = set(os.listdir(image_dir))
     except FileNotFoundError:
@@ -306,8 +420,9 @@ def _image_present(image_dir: Path, file_names: np.ndarray) -> np.ndarray:
     except NotADirectoryError:
         raise DataError(image_dir, "expected an image folder, found a file") from None
     # file_name may hold a sub-path; check those one by one.
-    return np.array([name in present if "/" not in name else (image_dir / name).is_file()
-                     for name in file_names], bool)
+    return np.array([False if bad else name in present if "/" not in name
+                     else (image_dir / name).is_file()
+                     for name, bad in zip(file_names, unsafe)], bool)
 
 
 __all__ = ["read_coco", "SKIP_REASONS"]

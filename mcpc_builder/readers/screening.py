@@ -15,15 +15,19 @@ SKIP_REASONS: tuple[str, ...] = (
     "not_person",             # COCO annotation of another category
     "crowd",                  # COCO iscrowd = 1
     "missing_field",          # a required per-record field is absent or null
+    "duplicate_annotation_id",  # COCO annotation id already used by an earlier annotation
     "test_split_unlabelled",  # MPII test split: persons carry no joints
+    "unsafe_image_path",      # image name absolute or with ".." (would leave the dataset root)
     "missing_image",          # image not listed (COCO) or image file absent
-    "bad_image",              # image file present but its header is unreadable
+    "bad_image",              # image file empty, corrupt or not JPEG / PNG (header unreadable)
+    "image_size_mismatch",    # image header size differs from the annotation's width / height
     "no_keypoints",           # no labelled keypoint (COCO num_keypoints == 0)
     "bad_keypoint_count",     # keypoint array of the wrong length
     "bad_visibility",         # visibility flag outside {0, 1, 2}
     "non_finite",             # NaN or inf in keypoints, bbox or image size
     "out_of_image",           # a labelled point outside the image beyond OUT_OF_IMAGE_TOLERANCE
     "bad_bbox",               # bbox not 4 numbers, or zero / negative width or height
+    "too_many_persons",       # image with more persons than the build's max_persons_per_image
     "images_without_people",  # images of the file with no person record at all (not persons)
 )
 PERSON_REASONS = SKIP_REASONS[:-1]
