@@ -33,8 +33,8 @@ def discover(source: str, root: str | Path, splits: list[str] | None = None
     only ``train*`` file.
     MPII: ``<root>/mpii_human_pose_v1_u12_1.mat`` if present and only train / test are asked
     (default train, as test has no joints), else ``<root>/annot/<split>.json`` (HRNet) or
-    ``<root>/annotations/mpii_<split>.json`` (mmpose) for every split; images in
-    ``<root>/images``.
+    ``mpii_<split>.json`` in ``annotations/`` (mmpose), ``annot/`` or the root, for every split
+    (default train and valid / val); images in ``<root>/images``.
     Raises DataError naming what was expected when nothing (or a split asked for) is found.
     """
     root = Path(root)
@@ -73,26 +73,38 @@ def _match_split(where: Path, split: str, found: dict, pattern: str) -> str:
                            f"{pattern.format(split)} (found: {have})")
 
 
+# Where converted MPII JSON splits live: HRNet ``annot/<split>.json``; mmpose
+# ``annotations/mpii_<split>.json`` (train, val, trainval, test); the same ``mpii_<split>.json``
+# files also beside the images or in ``annot/``. First place wins for a split.
+_MPII_JSON_PLACES = (("annot", ""), ("annot", "mpii_"), ("annotations", "mpii_"), (".", "mpii_"))
+_MPII_VALID = ("valid", "val")  # HRNet names it valid, mmpose val
+
+
 def _discover_mpii(root: Path, splits: list[str] | None) -> list[tuple[str, Path, Path]]:
     images = root / "images"
     mat = root / MAT_FILE
     found: dict[str, Path] = {}
-    for pattern, folder in (("mpii_{}.json", root / "annotations"), ("{}.json", root / "annot")):
-        prefix, suffix = pattern.split("{}")
-        for p in sorted(folder.glob(pattern.replace("{}", "*"))):
-            found.setdefault(p.name[len(prefix):-len(suffix)], p)
+    for folder, prefix in _MPII_JSON_PLACES:
+        for p in sorted((root / folder).glob(f"{prefix}*.json")):
+            split = p.stem[len(prefix):]
+            if not prefix and split.startswith("mpii_"):
+                continue  # read under its own name by the mpii_ pattern
+            found.setdefault(split, p)
     # The .mat defines train / test only; a split such as valid comes from the converted JSON,
     # and then every split does, so no person is read twice (valid is part of the .mat's train).
     if mat.is_file() and (splits is None or set(splits) <= {"train", "test"}):
         return [(split, mat, images) for split in (splits or ["train"])]
     if splits is None:
-        chosen = [s for s in _MPII_DEFAULT_JSON if s in found]
+        chosen = [s for s in ("train",) if s in found]
+        chosen += [s for s in _MPII_VALID if s in found][:1]
         if not chosen and "trainval" in found:
             chosen = ["trainval"]
         if not chosen:
+            have = ", ".join(str(p.relative_to(root)) for p in found.values()) or "none"
             raise DataError(root, f"no MPII annotations; expected {MAT_FILE} or "
                                   "annot/{train,valid}.json (HRNet) or "
-                                  "annotations/mpii_{train,val}.json (mmpose)")
+                                  "annotations/mpii_{train,val}.json (mmpose); found JSON: "
+                                  f"{have}")
     else:
         chosen = [_match_split(root / "annot", split, found, "{}.json") for split in splits]
     return [(split, found[split], images) for split in chosen]

@@ -32,7 +32,8 @@ import numpy as np
 from ..errors import DataError
 from ..joints import MPII16
 from ..persons import PersonTable
-from .assemble import assemble_table, relative_image_dir, report_skips
+from .assemble import (assemble_table, numeric_image_ids, relative_image_dir, report_skips,
+                       unsafe_image_names)
 from .jpeg_size import ImageNotFound, image_size
 from .json_file import decode_json, gc_paused
 from .screening import KEEP, REASON_CODE, count_reasons, screen_bbox, screen_points
@@ -65,6 +66,9 @@ def _finish(path: Path, split: str, *, reason: np.ndarray, image_name: list, ann
     n = len(ann_id)
     width = np.full(n, np.nan)
     height = np.full(n, np.nan)
+    live_names = [image_name[i] for i in np.flatnonzero(reason == KEEP)]
+    unsafe = unsafe_image_names(live_names)
+    reason[np.flatnonzero(reason == KEEP)[unsafe]] = REASON_CODE["unsafe_image_path"]
     names = sorted({image_name[i] for i in np.flatnonzero(reason == KEEP)})
     if names and not image_dir.is_dir():
         raise DataError(image_dir, "image folder not found: MPII files hold no image sizes, so "
@@ -118,7 +122,8 @@ def _finish(path: Path, split: str, *, reason: np.ndarray, image_name: list, ann
         image_key=image_key.astype(np.int64).reshape(-1), ann_id=ann_id[keep],
         points=points[keep], visibility=vis[keep], bbox=bbox[keep],
         image_paths=np.array(paths, dtype=object), image_width=width[first],
-        image_height=height[first], skipped=skipped, persons_read=persons_read)
+        image_height=height[first], skipped=skipped, persons_read=persons_read,
+        image_ids=numeric_image_ids(unique_names))
 
 
 def derive_bbox(points: np.ndarray, labelled: np.ndarray, head: np.ndarray, width: np.ndarray,
