@@ -330,8 +330,7 @@ def read_inputs(inputs: list[InputFile], workers: int, progress: bool,
     if workers > 1 and len(items) > 1:
         with ExitStack() as stack:
             if pool is None:
-                pool = stack.enter_context(ProcessPoolExecutor(
-                    max_workers=min(workers, len(items)), mp_context=_pool_context()))
+                pool = stack.enter_context(process_pool(min(workers, len(items))))
             tables = []
             for table in pool.map(_read_one, items):
                 tables.append(table)
@@ -451,8 +450,7 @@ def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
     if workers > 1 and len(items) > 1:
         with ExitStack() as stack:
             if pool is None:
-                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers,
-                                                               mp_context=_pool_context()))
+                pool = stack.enter_context(process_pool(workers))
             for entry in pool.map(build_shard, items):
                 results.append(entry)
                 bar.update(1)
@@ -564,10 +562,50 @@ def started_pool(workers: int):
     """A process pool whose ``workers`` processes are started at once (not on first use), so
     their start-up (a fork server importing the builder, then the forks) runs beside the
     caller's next step."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+    with process_pool(workers) as pool:
         for _ in range(workers):
             pool.submit(os.getpid)
         yield pool
+
+
+# Seconds between a worker's checks that the build process still lives.
+PARENT_POLL_S = 0.5
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Runs in each worker process: the worker dies with the build process, even on
+    ``kill -9`` of it (nothing else would end workers blocked on a queue). Linux: the kernel
+    sends SIGKILL when the worker's parent (the fork server, which itself exits when the build
+    process is gone) dies; everywhere: a thread polls the build process's pid."""
+    import signal
+    import threading
+
+    if os.name == "posix":
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass  # not Linux: the thread below covers it
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="mcpc-parent-watch", daemon=True).start()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes that die with this process."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                               initializer=_worker_init, initargs=(os.getpid(),))
 
 
 def _pool_context():

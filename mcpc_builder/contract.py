@@ -292,7 +292,8 @@ def read_build(build_dir: str | os.PathLike, verify: str = "sizes",
         try:
             table = pq.read_table(path, columns=columns[kind])
         except (OSError, ValueError, pa.ArrowException) as err:
-            raise DataError(path, f"cannot read shard ({err})") from None
+            first = (str(err).strip().splitlines() or ["unreadable"])[0]
+            raise DataError(path, f"cannot read shard ({first})") from None
         if table.num_rows != entry["rows"]:
             raise DataError(path, f"{table.num_rows} rows, the manifest records {entry['rows']}")
         want = schemas[kind]

@@ -85,6 +85,8 @@ def test_pipeline_trains_and_writes_checkpoint_logs_curves_and_evidence(build, t
                  "unlabelled_pairs.json"):
         assert (run / name).exists(), name
     assert load_config(PretrainConfig, run / "config.yaml").train.max_steps == 4
+    # The fixture's source is synthetic: the checkpoint says so (data contract).
+    assert load_checkpoint(run / "checkpoint.pt")["meta"]["synthetic_sources"] == ["coco"]
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and ck["meta"]["config"]["model"]["width"] == 4
     ev = json.loads((run / "unlabelled_pairs.json").read_text())
