@@ -418,3 +418,151 @@ def test_read_source_reads_a_discovered_split(tmp_path):
     table = read_source("coco", split, ann_file, image_dir)
     assert table.split == "val2017" and table.source == "coco" and len(table) == 1
     assert not math.isnan(float(table.bbox[0, 2]))
+
+
+# ---------------------------------------------------------------- keypoint layouts by name
+
+
+def _layout_file(tmp_path, names, joints: dict, v: int = 2, **ann_extra):
+    """A one-person file whose person category lists ``names``; ``joints`` {name: (x, y)}."""
+    kp = [0] * (3 * len(names))
+    for name, (x, y) in joints.items():
+        j = names.index(name)
+        kp[3 * j:3 * j + 3] = [x, y, v]
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "keypoints": kp,
+           "num_keypoints": len(joints), "bbox": [5.0, 5.0, 80.0, 100.0]}
+    ann.update(ann_extra)
+    path = _write_root(tmp_path, [ann])
+    doc = json.loads(path.read_text())
+    doc["categories"] = [{"id": 1, "name": "person", "keypoints": list(names)}]
+    path.write_text(json.dumps(doc))
+    return path
+
+
+POSETRACK = ["nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
+             "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+             "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
+H36M_MMPOSE = ["root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee",
+               "left_foot", "spine", "thorax", "neck_base", "head", "left_shoulder",
+               "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist"]
+CROWDPOSE = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+             "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+             "right_ankle", "head", "neck"]
+HALPE = list(COCO17.joint_names) + ["head", "neck", "hip", "left_big_toe", "right_big_toe",
+                                    "left_small_toe", "right_small_toe", "left_heel",
+                                    "right_heel"]
+
+
+def test_posetrack_head_points_are_neck_and_head_top_never_eyes_nor_occluded(tmp_path):
+    path = _layout_file(tmp_path, POSETRACK, {"head_bottom": (40, 30), "head_top": (41, 10),
+                                              "left_hip": (45, 70), "right_hip": (35, 70)},
+                        v=1, iscrowd=False)
+    table = read_coco(path, "val2017")
+    assert table.keypoint_layout == "posetrack18"
+    np.testing.assert_array_equal(table.keypoints[0, J("upper_neck")], [40, 30])
+    np.testing.assert_array_equal(table.keypoints[0, J("head_top")], [41, 10])
+    assert table.visibility[0, J("left_eye")] == 0 and table.visibility[0, J("right_eye")] == 0
+    # PoseTrack's v=1 only says "labelled": no joint is claimed occluded.
+    assert set(table.visibility[0][table.visibility[0] > 0].tolist()) == {2}
+
+
+def test_boolean_iscrowd_is_read_as_crowd(tmp_path):
+    path = _layout_file(tmp_path, POSETRACK, {"head_top": (41, 10), "nose": (40, 20)},
+                        iscrowd=True)
+    table = read_coco(path, "val2017")
+    assert len(table) == 0 and table.skipped["crowd"] == 1
+
+
+def test_h36m_layout_puts_the_pelvis_at_the_pelvis_not_the_nose(tmp_path):
+    path = _layout_file(tmp_path, H36M_MMPOSE, {"root": (40, 60), "head": (40, 10),
+                                                "right_foot": (30, 100), "spine": (40, 45)})
+    table = read_coco(path, "val2017")
+    assert table.keypoint_layout == "h36m17"
+    np.testing.assert_array_equal(table.keypoints[0, J("pelvis")], [40, 60])
+    np.testing.assert_array_equal(table.keypoints[0, J("head_top")], [40, 10])
+    np.testing.assert_array_equal(table.keypoints[0, J("right_ankle")], [30, 100])
+    assert table.visibility[0, J("nose")] == 0
+
+
+def test_crowdpose_14_joints_are_read_not_dropped(tmp_path):
+    path = _layout_file(tmp_path, CROWDPOSE, {"head": (40, 8), "neck": (40, 25),
+                                              "left_wrist": (60, 50)})
+    table = read_coco(path, "val2017")
+    assert len(table) == 1 and table.keypoint_layout == "crowdpose14"
+    np.testing.assert_array_equal(table.keypoints[0, J("head_top")], [40, 8])
+    np.testing.assert_array_equal(table.keypoints[0, J("left_wrist")], [60, 50])
+    # CrowdPose's "neck" has no verified MCPC meaning: dropped, never guessed.
+    assert table.visibility[0, J("upper_neck")] == 0 and table.visibility[0, J("thorax")] == 0
+
+
+def test_halpe_hip_is_the_pelvis_and_feet_are_dropped(tmp_path):
+    path = _layout_file(tmp_path, HALPE, {"hip": (40, 60), "left_heel": (50, 110),
+                                          "nose": (40, 20)})
+    table = read_coco(path, "val2017")
+    assert table.keypoint_layout == "halpe26"
+    np.testing.assert_array_equal(table.keypoints[0, J("pelvis")], [40, 60])
+    assert int((table.visibility[0] > 0).sum()) == 2
+
+
+def test_joints_are_mapped_by_name_in_whatever_order_the_file_lists_them(tmp_path):
+    names = list(reversed(COCO17.joint_names))
+    path = _layout_file(tmp_path, names, {"nose": (40, 20), "left_ankle": (50, 100)})
+    table = read_coco(path, "val2017")
+    np.testing.assert_array_equal(table.keypoints[0, J("nose")], [40, 20])
+    np.testing.assert_array_equal(table.keypoints[0, J("left_ankle")], [50, 100])
+
+
+def test_unknown_keypoint_names_are_refused_naming_file_layout_and_names(tmp_path):
+    names = ["a", "b", "c"]
+    path = _layout_file(tmp_path, names, {"a": (1, 2)})
+    with pytest.raises(DataError) as err:
+        read_coco(path, "val2017")
+    text = str(err.value)
+    assert "person_keypoints_val2017.json" in text and "categories[0].keypoints" in text
+    assert "unknown keypoint layout (3 names: a, b, c)" in text and "posetrack18" in text
+    assert "\n" not in text
+
+
+# ---------------------------------------------------------------- builder-side safety
+
+
+def test_duplicate_annotation_ids_keep_the_first_and_count_the_rest(tmp_path):
+    path = _write_root(tmp_path, [_ann(7, 1), _ann(7, 2), _ann(8, 2)])
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [7, 8]
+    assert table.skipped["duplicate_annotation_id"] == 1
+
+
+@pytest.mark.parametrize("name", ["../../outside.jpg", "/etc/passwd", "sub/../../x.jpg"])
+def test_image_path_leaving_the_dataset_root_is_skipped_and_counted(tmp_path, name):
+    images = [{"id": 1, "file_name": "000000000001.jpg", "width": 100, "height": 120},
+              {"id": 2, "file_name": name, "width": 100, "height": 120}]
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 2)], images=images, make_images=False)
+    (path.parent.parent / "val2017").mkdir()
+    (path.parent.parent / "val2017" / "000000000001.jpg").write_bytes(_jpeg(100, 120))
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped["unsafe_image_path"] == 1
+
+
+@pytest.mark.parametrize("content, reason", [(b"", "bad_image"), (b"garbage", "bad_image"),
+                                             ("wrong_size", "image_size_mismatch")])
+def test_empty_corrupt_or_wrongly_sized_image_is_skipped_and_counted(tmp_path, content, reason):
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 2)])
+    bad = path.parent.parent / "val2017" / "000000000002.jpg"
+    bad.write_bytes(_jpeg(60, 120) if content == "wrong_size" else content)
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1]
+    assert table.skipped[reason] == 1
+    assert len(read_coco(path, "val2017", check_images=False)) == 2  # annotation-only read
+
+
+def test_persons_beyond_the_per_image_cap_are_skipped_and_counted(tmp_path):
+    from mcpc_builder.build import build
+    from mcpc_builder.contract import read_manifest
+
+    path = _write_root(tmp_path, [_ann(i, 1) for i in range(1, 5)] + [_ann(9, 2)])
+    out = build(["coco"], tmp_path / "b", roots={"coco": path.parent.parent}, progress=False,
+                max_persons_per_image=3)
+    split = read_manifest(out)["sources"]["coco"]["splits"]["val2017"]
+    assert split["persons_kept"] == 1 and split["persons_skipped"]["too_many_persons"] == 4

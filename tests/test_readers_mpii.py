@@ -381,3 +381,22 @@ def test_discover_prefers_the_mat_and_falls_back_to_json(tmp_path):
 def test_discover_without_mpii_files_names_what_was_expected(tmp_path):
     with pytest.raises(DataError, match="mpii_human_pose_v1_u12_1.mat or annot"):
         discover("mpii", tmp_path)
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".", "annot"])
+def test_discover_reads_both_mmpose_style_split_files(tmp_path, folder):
+    root = tmp_path / "mpii"
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir()
+    for split in ("train", "val", "trainval"):
+        (root / folder / f"mpii_{split}.json").write_text("[]")
+    found = discover("mpii", root)
+    assert [(s, p.name) for s, p, _ in found] == [("train", "mpii_train.json"),
+                                                   ("val", "mpii_val.json")]
+
+
+def test_unsafe_mpii_image_name_is_skipped_and_counted(tmp_path):
+    path = _write_json(tmp_path, [_record("000000001.jpg"), _record("../../etc/x.jpg")])
+    table = read_mpii_json(path, "train")
+    assert table.source_ann_id.tolist() == [0]
+    assert table.skipped["unsafe_image_path"] == 1
