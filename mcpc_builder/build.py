@@ -139,19 +139,20 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
             shards_start = time.perf_counter()
             try:
                 results = run_jobs(out, jobs, config, workers, progress, pool)  # priors, write
+                done = time.perf_counter()
+                manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
+                                         done - started)
+                manifest["limits"] = {"max_persons_per_image": max_persons_per_image,
+                                      "check_images": bool(check_images)}
+                manifest["timings_s"] = {"discover": round(read_start - started, 3),
+                                         "read_and_checksum": round(shards_start - read_start, 3),
+                                         "priors_and_write": round(done - shards_start, 3)}
+                writer.write_json(out / MANIFEST_NAME, manifest)                         # last
             except BaseException:
-                remove_recorded(out, planned)
+                # Nothing half-written stays: this build's shards, temporaries and record go.
+                remove_recorded(out, planned + [MANIFEST_NAME])
                 (out / PARTIAL_NAME).unlink(missing_ok=True)
                 raise
-        done = time.perf_counter()
-        manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
-                                 done - started)
-        manifest["limits"] = {"max_persons_per_image": max_persons_per_image,
-                              "check_images": bool(check_images)}
-        manifest["timings_s"] = {"discover": round(read_start - started, 3),
-                                 "read_and_checksum": round(shards_start - read_start, 3),
-                                 "priors_and_write": round(done - shards_start, 3)}
-        writer.write_json(out / MANIFEST_NAME, manifest)                                 # last
         (out / PARTIAL_NAME).unlink()
     if progress:
         print(summary_table(manifest))

@@ -319,6 +319,9 @@ class FolderLocked(DataError):
     """Another live process holds the folder's lock."""
 
 
+_HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
+
+
 @contextmanager
 def acquire_lock(folder: str | os.PathLike, what: str = "writer"):
     """Hold ``<folder>/.lock`` while writing ``folder``; a second writer is refused at once.
@@ -326,13 +329,22 @@ def acquire_lock(folder: str | os.PathLike, what: str = "writer"):
     ``fcntl.flock`` on the lock file: the kernel drops the lock when its process ends, even on
     ``kill -9``, so a stale lock never blocks. The file keeps the holder's pid and host, for the
     message a refused writer prints; it is left in place (removing it would let two processes
-    lock two different files).
+    lock two different files). Re-entrant within one process (a nested call is a no-op); another
+    process, a child included, is refused.
     """
     import fcntl
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
+    key = str(path.resolve())
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -349,6 +361,10 @@ def acquire_lock(folder: str | os.PathLike, what: str = "writer"):
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                   "what": what}).encode(), 0)
-        yield path
+        _HELD[key] = 1
+        try:
+            yield path
+        finally:
+            _HELD.pop(key, None)
     finally:
         os.close(fd)  # closing the descriptor releases the flock

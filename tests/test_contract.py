@@ -155,12 +155,17 @@ def test_missing_build_folder_is_one_clear_error(tmp_path):
 
 # ------------------------------------------------------------------ locks
 def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+    code = ("import sys; from mcpc_builder import contract\n"
+            "with contract.acquire_lock(sys.argv[1], 'second'): pass\n")
     with contract.acquire_lock(tmp_path / "run", "first"):
-        with pytest.raises(contract.FolderLocked, match=f"in use by process {os.getpid()}"):
-            with contract.acquire_lock(tmp_path / "run", "second"):
-                pass
-    with contract.acquire_lock(tmp_path / "run", "third"):  # released: free again
-        pass
+        with contract.acquire_lock(tmp_path / "run", "nested"):  # same process: re-entrant
+            pass
+        second = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], cwd=REPO,
+                                capture_output=True, text=True)
+        assert second.returncode != 0
+        assert f"in use by process {os.getpid()}" in second.stderr
+    second = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], cwd=REPO)
+    assert second.returncode == 0  # released: free again
 
 
 def test_lock_of_a_killed_process_is_not_stale(tmp_path):
