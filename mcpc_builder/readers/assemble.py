@@ -18,13 +18,12 @@ log = logging.getLogger("mcpc_builder.readers")
 def unsafe_image_names(names) -> np.ndarray:
     """(M,) bool: image names that could leave the image folder (absolute, a drive, a ``..``
     part, a NUL); such images are never opened and their persons are skipped."""
-    bad = []
-    for name in names:
-        name = str(name)
-        parts = name.replace("\\", "/").split("/")
-        bad.append(name.startswith(("/", "\\")) or ".." in parts or "\0" in name
-                   or (len(name) > 1 and name[1] == ":"))
-    return np.array(bad, bool)
+    def unsafe(name: str) -> bool:
+        if name[:1] in ("/", "\\") or name[1:2] == ":" or "\0" in name:
+            return True
+        return ".." in name and ".." in name.replace("\\", "/").split("/")
+
+    return np.fromiter((unsafe(str(n)) for n in names), bool, count=len(names))
 
 
 def numeric_image_ids(names) -> np.ndarray:
