@@ -148,7 +148,9 @@ def audit(out, n_images: int = 600, seed: int = 7, config: PriorConfig | None = 
     finally:
         if tmp is not None:
             tmp.cleanup()
-    manifest = json.loads((build_dir / "manifest.json").read_text())
+    from .contract import read_manifest
+
+    manifest = read_manifest(build_dir)
     world = WorldConfig()
     figures = {
         "tolerance_m": tolerance,
