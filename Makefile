@@ -25,8 +25,8 @@ test:  ## run the whole test suite (CPU, < 10 min on 2 cores)
 test-fast:  ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow"
 
-build:  ## build MCPC from COCO + MPII (embedded synthetic default unless COCO_ROOT/MPII_ROOT are set)
-	$(VENV)/bin/mcpc-build --sources coco mpii --out $(MCPC) $(if $(COCO_ROOT),--coco-root $(COCO_ROOT)) $(if $(MPII_ROOT),--mpii-root $(MPII_ROOT)) --overwrite
+build:  ## build MCPC from COCO + MPII (COCO_ROOT= MPII_ROOT=; none: the embedded synthetic default; SYNTHETIC=mpii to mix on purpose)
+	$(VENV)/bin/mcpc-build --sources coco mpii --out $(MCPC) $(if $(COCO_ROOT),--coco-root $(COCO_ROOT)) $(if $(MPII_ROOT),--mpii-root $(MPII_ROOT)) $(if $(SYNTHETIC),--synthetic $(SYNTHETIC)) --overwrite
 
 synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 	$(VENV)/bin/mcpc-build render --out $(OUT)/scene.png --seed 0
