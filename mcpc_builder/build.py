@@ -112,7 +112,8 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
     if out.exists() and not out.is_dir():
         raise DataError(out, "output exists and is not a folder")
     if max_persons_per_image < 1:
-        raise DataError(max_persons_per_image, "max_persons_per_image must be at least 1")
+        raise DataError("--max-persons-per-image", f"must be at least 1, not "
+                                                   f"{max_persons_per_image}")
     plan = source_plan(sources, roots or {}, synthetic)
     with contract.acquire_lock(out, "mcpc-build"):
         found = discover_inputs(sources, plan, splits or {}, checksum=False)
@@ -666,6 +667,7 @@ def run(args) -> int:
                 overwrite=args.overwrite, progress=not args.quiet, splits=splits,
                 shard_size=args.shard_size, check_images=not args.no_image_check,
                 synthetic=args.synthetic, max_persons_per_image=args.max_persons_per_image)
-    print(f"wrote {out}")
+    synthetic = contract.synthetic_sources(contract.read_manifest(out))
+    print(f"wrote {out}" + (f"  (SYNTHETIC data: {', '.join(synthetic)})" if synthetic else ""))
     return 0
 
