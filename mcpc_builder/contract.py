@@ -335,17 +335,23 @@ def acquire_lock(folder: str | os.PathLike, what: str = "writer"):
     import fcntl
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileExistsError:
+        raise DataError(folder, "exists and is not a folder") from None
+    except OSError as err:
+        raise DataError(folder, f"cannot write here ({err.strerror or err})") from None
     key = str(path.resolve())
     if _HELD.get(key):
+        os.close(fd)
         _HELD[key] += 1
         try:
             yield path
         finally:
             _HELD[key] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

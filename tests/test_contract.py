@@ -168,6 +168,16 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
     assert second.returncode == 0  # released: free again
 
 
+def test_unwritable_output_is_one_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="file: exists and is not a folder|not a folder"):
+        contract.acquire_lock(tmp_path / "file").__enter__()
+    if os.geteuid() != 0:  # root writes anywhere
+        (tmp_path / "ro").mkdir(mode=0o500)
+        with pytest.raises(DataError, match="cannot write here"):
+            contract.acquire_lock(tmp_path / "ro" / "out").__enter__()
+
+
 def test_lock_of_a_killed_process_is_not_stale(tmp_path):
     code = ("import sys, time; from mcpc_builder import contract\n"
             "with contract.acquire_lock(sys.argv[1], 'holder'):\n"
