@@ -201,7 +201,7 @@ def source_roots(manifest: dict, manifest_path: str | Path = MANIFEST_NAME) -> d
     return roots
 
 
-def shard_files(manifest: dict) -> list[dict]:
+def shard_files(manifest: dict, manifest_path: str | Path = MANIFEST_NAME) -> list[dict]:
     """Every shard file the manifest lists, as {file, rows, bytes, sha256, kind}."""
     files = []
     for i, shard in enumerate(manifest["shards"]):
@@ -209,7 +209,7 @@ def shard_files(manifest: dict) -> list[dict]:
             entry = shard.get(kind) if isinstance(shard, dict) else None
             if not isinstance(entry, dict) or not all(k in entry for k in
                                                       ("file", "rows", "bytes", "sha256")):
-                raise DataError(MANIFEST_NAME, "shard entry lacks file / rows / bytes / sha256",
+                raise DataError(manifest_path, "shard entry lacks file / rows / bytes / sha256",
                                 record=f"shards[{i}].{kind}")
             files.append({**entry, "kind": kind})
     return files
@@ -227,7 +227,7 @@ def verify_build(build_dir: str | os.PathLike, verify: str = "sizes") -> dict:
         raise ValueError(f"verify must be one of {VERIFY_MODES}, not {verify!r}")
     build_dir = Path(build_dir)
     manifest = read_manifest(build_dir)
-    listed = shard_files(manifest)
+    listed = shard_files(manifest, build_dir / MANIFEST_NAME)
     names = {e["file"] for e in listed}
     for folder in (PERSONS_DIR, PAIRS_DIR):
         present = sorted(p for p in (build_dir / folder).glob("*")
@@ -287,7 +287,7 @@ def read_build(build_dir: str | os.PathLike, verify: str = "sizes",
     tables = {"persons": [], "pairs": []}
     schemas = {"persons": PERSONS_SCHEMA, "pairs": PAIRS_SCHEMA}
     columns = {"persons": persons_columns, "pairs": pairs_columns}
-    for entry in shard_files(manifest):
+    for entry in shard_files(manifest, build_dir / MANIFEST_NAME):
         kind, path = entry["kind"], build_dir / entry["file"]
         try:
             table = pq.read_table(path, columns=columns[kind])
