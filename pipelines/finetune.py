@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from mcpc_builder.errors import cli_entry
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     return 0
 
 
+@cli_entry("pipelines.finetune")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
