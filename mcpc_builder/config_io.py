@@ -232,7 +232,12 @@ def _build(cls: type[T], values: Any, where: str, prefix: str) -> T:
                           ", ".join(dotted))
     kwargs = {name: _convert(hints[name], value, where, f"{prefix}.{name}" if prefix else name)
               for name, value in values.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as err:  # a __post_init__ check: name the file and section
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(location, str(err), prefix or None) from None
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "") -> T:
@@ -358,7 +363,12 @@ def replace_path(cfg: T, changes: dict[str, Any]) -> T:
             flat[head] = value
     for head, sub in top.items():
         flat[head] = replace_path(getattr(cfg, head), sub)
-    return dataclasses.replace(cfg, **flat)
+    try:
+        return dataclasses.replace(cfg, **flat)
+    except (ValueError, TypeError) as err:  # a __post_init__ check of the config class
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(SET, str(err), ", ".join(sorted(changes))) from None
 
 
 def apply_overrides(cfg: T, items: list[str], where: str = SET) -> T:

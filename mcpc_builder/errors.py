@@ -76,9 +76,10 @@ def _os_error_line(err: OSError) -> str | None:
             return str(err)
         return None
     what = err.strerror or (str(err.args[0]) if err.args else type(err).__name__)
-    where = os.fsdecode(err.filename)
-    if err.filename2 is not None:
-        where = f"{where} -> {os.fsdecode(err.filename2)}"
+    # A rename (write-then-rename) names the user's target, not our temporary file.
+    where = os.fsdecode(err.filename2 if err.filename2 is not None else err.filename)
+    if isinstance(err, FileExistsError) and os.path.exists(where) and not os.path.isdir(where):
+        what = f"{what} (a file where a folder is needed)"
     return f"{where}: {what}"
 
 
