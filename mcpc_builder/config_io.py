@@ -351,7 +351,7 @@ def parse_overrides(cls: type, items: list[str], where: str = SET) -> dict[str, 
     return out
 
 
-def replace_path(cfg: T, changes: dict[str, Any]) -> T:
+def replace_path(cfg: T, changes: dict[str, Any], _prefix: str = "") -> T:
     """A copy of nested frozen dataclass ``cfg`` with dotted-key values replaced."""
     top: dict[str, dict[str, Any]] = {}
     flat: dict[str, Any] = {}
@@ -362,13 +362,13 @@ def replace_path(cfg: T, changes: dict[str, Any]) -> T:
         else:
             flat[head] = value
     for head, sub in top.items():
-        flat[head] = replace_path(getattr(cfg, head), sub)
+        flat[head] = replace_path(getattr(cfg, head), sub, f"{_prefix}{head}.")
     try:
         return dataclasses.replace(cfg, **flat)
     except (ValueError, TypeError) as err:  # a __post_init__ check of the config class
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(SET, str(err), ", ".join(sorted(changes))) from None
+        raise ConfigError(SET, str(err), ", ".join(_prefix + k for k in sorted(changes))) from None
 
 
 def apply_overrides(cfg: T, items: list[str], where: str = SET) -> T:

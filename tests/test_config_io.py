@@ -158,3 +158,26 @@ def test_directory_or_binary_file_as_config_is_one_error(tmp_path):
     (tmp_path / "s.yaml").write_text("train: 3\n")
     with pytest.raises(ConfigError, match=r"s\.yaml: line 1: train: config section must be a mapping"):
         config_io.load_yaml(Run, tmp_path / "s.yaml")
+
+
+@dataclass(frozen=True)
+class Checked:
+    steps: int = 1
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    train: Checked = field(default_factory=Checked)
+
+
+def test_a_dataclass_range_check_becomes_an_error_naming_file_or_set_key(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("train:\n  steps: -2\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml: line 1: train: steps must be >= 1, got -2"):
+        config_io.load_yaml(CheckedRun, path)
+    with pytest.raises(ConfigError, match=r"--set: train\.steps: steps must be >= 1, got 0"):
+        config_io.apply_overrides(CheckedRun(), ["train.steps=0"])
