@@ -72,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, argv)
-    except FileNotFoundError as err:
-        print(f"finetune: error: {err}", file=sys.stderr)
-        return 2
+    return run(parser.parse_args(argv), argv)
 
 
 if __name__ == "__main__":
