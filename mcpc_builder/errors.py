@@ -28,6 +28,7 @@ import contextlib
 import errno
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 
@@ -77,10 +78,20 @@ def _os_error_line(err: OSError) -> str | None:
         return None
     what = err.strerror or (str(err.args[0]) if err.args else type(err).__name__)
     # A rename (write-then-rename) names the user's target, not our temporary file.
-    where = os.fsdecode(err.filename2 if err.filename2 is not None else err.filename)
+    where = _user_path(os.fsdecode(err.filename2 if err.filename2 is not None else err.filename))
     if isinstance(err, FileExistsError) and os.path.exists(where) and not os.path.isdir(where):
         what = f"{what} (a file where a folder is needed)"
     return f"{where}: {what}"
+
+
+_ATOMIC_TEMP = re.compile(r"^\.(?P<name>.+)\.\d+\.tmp$")  # mcpc_builder.atomic.temp_path
+
+
+def _user_path(path: str) -> str:
+    """``dir/x.json`` for the temporary sibling ``dir/.x.json.<pid>.tmp`` of an atomic write."""
+    head, tail = os.path.split(path)
+    found = _ATOMIC_TEMP.match(tail)
+    return os.path.join(head, found.group("name")) if found else path
 
 
 def _yaml_line(err: Exception) -> str:

@@ -81,6 +81,8 @@ def test_every_entry_point_main_is_wrapped():
     (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
     (OSError(errno.EXDEV, "Invalid cross-device link", "/a/.x.1.tmp", None, "/b/x"),
      "/b/x: Invalid cross-device link"),  # a rename names the target, not our temp file
+    (FileNotFoundError(errno.ENOENT, "No such file or directory", "/proc/.x.json.123.tmp"),
+     "/proc/x.json: No such file or directory"),  # so does opening the temp file
     (SystemExit("--set expects KEY=VALUE"), "--set expects KEY=VALUE"),
 ])
 def test_known_failure_is_one_line_exit_2(exc, line, capsys):
