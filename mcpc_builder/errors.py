@@ -201,5 +201,45 @@ def cli_entry(prog: str) -> Callable[[Callable[..., int | None]], Callable[..., 
     return wrap
 
 
+# torchrun whose own failure report (a launcher traceback and a box of N/A fields) is dropped:
+# the ranks have each printed their one line already; a rank killed by a signal gets one line.
+_TORCHRUN = """
+import logging, signal, sys
+logging.disable(logging.ERROR)
+prog = sys.argv[1]
+try:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main
+    main(sys.argv[2:])
+except ChildFailedError as err:
+    failures = sorted(err.failures.items())
+    codes = [failure.exitcode for _, failure in failures]
+    if not any(c > 0 for c in codes):  # else the others were stopped by torchrun: not news
+        for rank, failure in failures:
+            print(f"{prog}: error: rank {rank} was killed by {failure.signal_name()}",
+                  file=sys.stderr, flush=True)
+    for code in (2, 130):
+        if code in codes:
+            sys.exit(code)
+    sys.exit(max([c for c in codes if c > 0] or [1]))
+except KeyboardInterrupt:
+    sys.exit(130)
+except Exception as err:
+    print(f"{prog}: error: torchrun: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+    sys.exit(1)
+"""
+
+
+def run_torchrun(prog: str, cmd: list[str]) -> int:
+    """Run ``[python, -m, torch.distributed.run, *args]`` (``cmd``) and return its exit code,
+    with the launcher's own failure traceback replaced by the ranks' one-line errors: a rank
+    that exits 2 (bad input) makes this return 2."""
+    import subprocess
+
+    if cmd[1:3] != ["-m", "torch.distributed.run"]:
+        raise ValueError(f"not a torchrun command: {cmd[:3]}")
+    return subprocess.call([cmd[0], "-c", _TORCHRUN, prog, *cmd[3:]])
+
+
 __all__ = ["ConfigError", "DataError", "UsageError", "cli_entry", "error_line", "reading",
-           "report", "run_cli"]
+           "report", "run_cli", "run_torchrun"]

@@ -268,3 +268,25 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("mcpc-build: error: ") and "absent" in proc.stderr
+
+
+def test_torchrun_relaunch_reports_the_ranks_line_not_a_launcher_traceback(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import sys\n"
+        "from mcpc_builder.errors import DataError, cli_entry\n"
+        "@cli_entry('prog')\n"
+        "def main():\n"
+        "    raise DataError('shard.parquet', 'cut short', 'rank input')\n"
+        "sys.exit(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("WSP_DEBUG", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           str(script)]
+    proc = subprocess.run([sys.executable, "-c", "import sys\nfrom mcpc_builder.errors import "
+                           "run_torchrun\nsys.exit(run_torchrun('prog', sys.argv[1:]))", *cmd],
+                          capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr
+    assert [l for l in proc.stderr.splitlines() if l.strip()] == [
+        "prog: error: shard.parquet: rank input: cut short"]

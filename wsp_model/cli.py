@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from mcpc_builder import config_io
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import cli_entry, run_torchrun
 
 from .config import PretrainConfig, load_config, replace
 
@@ -62,7 +61,7 @@ def relaunch_under_torchrun(module: str, argv: list[str], nproc: int) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", "-m", module, *argv]
     print("+ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    return run_torchrun(module, cmd)  # the ranks' one-line errors, not torchrun's traceback
 
 
 @cli_entry("wsp-train")
