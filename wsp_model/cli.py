@@ -6,8 +6,9 @@
 ``--gpus 0`` trains in this process (on the GPU if one is visible, else on CPU); ``--gpus N``
 (N >= 1) relaunches the same command under ``torchrun --standalone --nproc_per_node N``. A run
 resumes from ``RUN_DIR/checkpoint.pt`` unless ``--fresh``. ``--set train.max_steps=50`` overrides
-one config field (the value is checked and converted for the field's type). ``make pretrain`` calls ``pipelines.pretrain``, which
-adds building the embedded default MCPC when the build directory is absent.
+one config field (the value is checked and converted for the field's type). ``make pretrain``
+calls ``pipelines.pretrain``, which adds building the embedded default MCPC when the build
+directory is absent.
 """
 
 from __future__ import annotations
