@@ -318,8 +318,10 @@ def parse_value(hint: Any, text: str, key: str, where: str = SET) -> Any:
     union = _union_args(hint)
     if union is not None and type(None) in union and text.strip().lower() in ("none", "null", "~", ""):
         return None
-    if hint is str:
-        return text
+    plain = [a for a in union if a is not type(None)] if union is not None else [hint]
+    if len(plain) == 1 and plain[0] in (bool, int, float, str):
+        # straight from the text: YAML would read `010` as octal 8 and leave `1e-3` a string
+        return _convert(plain[0], text, where, key)
     if typing.get_origin(hint) is tuple and not text.lstrip().startswith("["):
         value: Any = [part.strip() for part in text.split(",")] if text.strip() else []
     else:

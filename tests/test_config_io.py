@@ -105,13 +105,14 @@ def test_set_values_are_typed_for_their_fields():
     assert t.splits == ("train2017", "val2017") and t.size == (640, 480)
     assert t.note == "hello" and cfg.name == "123"       # a str field takes the text as it is
     assert config_io.apply_overrides(cfg, ["train.note=none"]).train.note is None
+    assert config_io.apply_overrides(cfg, ["train.steps=010"]).train.steps == 10  # not octal 8
 
 
 @pytest.mark.parametrize("item, message", [
     ("train.lr=abc", "--set: train.lr: expected a finite number, got 'abc'"),
     ("train.lr=nan", "--set: train.lr: expected a finite number, got 'nan'"),
-    ("train.steps=1.5", "--set: train.steps: expected an integer, got 1.5"),
-    ("train.steps=true", "--set: train.steps: expected an integer, got True"),
+    ("train.steps=1.5", "--set: train.steps: expected an integer, got '1.5'"),
+    ("train.steps=true", "--set: train.steps: expected an integer, got 'true'"),
     ("train.amp=maybe", "--set: train.amp: expected true or false, got 'maybe'"),
     ("train.start=thread", "--set: train.start: expected one of 'fork', 'spawn', got 'thread'"),
     ("train.size=[1, 2, 3]", "--set: train.size: expected a list of 2 values"),
