@@ -15,8 +15,9 @@
   the closest known key (a typo must not silently fall back to a default).
 
 ``read_yaml_mapping(path)`` reads a YAML file whose top level is a mapping (a missing file is a
-``FileNotFoundError`` naming it, bad YAML a ``ConfigError`` with its line); ``load_yaml(cls,
-path, section=None)`` combines the two and adds the line of an offending key to the error.
+``FileNotFoundError`` naming it, bad YAML a ``ConfigError`` with its line), with YAML 1.2
+numbers (``1e-3`` a float, ``010`` ten); ``load_yaml(cls, path, section=None)`` combines the
+two and adds the line of an offending key to the error.
 
 ``apply_overrides(cfg, ["train.lr=1e-3", ...])`` applies ``--set KEY=VALUE`` overrides to a
 config, each value parsed for the target field's type (a str field takes the text as it is; a
@@ -32,6 +33,7 @@ import difflib
 import enum
 import math
 import os
+import re
 import types
 import typing
 from typing import Any, TypeVar
@@ -45,11 +47,28 @@ SET = "--set"
 
 
 # ------------------------------------------------------------------------------------ reading
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 numbers: ``1e-3`` is a float (PyYAML's YAML 1.1 rules
+    leave it a string) and ``010`` is ten (YAML 1.1: octal eight)."""
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ConfigLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+ConfigLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+ConfigLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node)))
+
+
 def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
     """The top-level mapping of YAML file ``path`` (an empty file gives ``{}``)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            values = yaml.safe_load(fh)
+            values = yaml.load(fh, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file not found") from None
     except IsADirectoryError:
@@ -326,7 +345,7 @@ def parse_value(hint: Any, text: str, key: str, where: str = SET) -> Any:
         value: Any = [part.strip() for part in text.split(",")] if text.strip() else []
     else:
         try:
-            value = yaml.safe_load(text)
+            value = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError:
             value = text
     return _convert(hint, value, where, key)

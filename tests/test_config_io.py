@@ -139,8 +139,10 @@ def test_yaml_values_are_type_checked_with_file_and_line(tmp_path):
     path.write_text("train:\n  lr: .nan\n")
     with pytest.raises(ConfigError, match=r"line 2: train\.lr: expected a finite number"):
         config_io.load_yaml(Run, path)
-    path.write_text("train:\n  lr: 1e-3\n")
-    assert config_io.load_yaml(Run, path).train.lr == 0.001
+    path.write_text("train:\n  lr: 1e-3\n  steps: 010\n")
+    cfg = config_io.load_yaml(Run, path)
+    assert cfg.train.lr == 0.001 and cfg.train.steps == 10   # YAML 1.2 numbers, not octal 8
+    assert config_io.read_yaml_mapping(path)["train"] == {"lr": 0.001, "steps": 10}
 
 
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
