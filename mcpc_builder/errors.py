@@ -112,8 +112,29 @@ def _arrow_error_types() -> tuple[type[BaseException], ...]:
                                            "ArrowNotImplementedError") if hasattr(mod, n))
 
 
+_WORKER = "\nOriginal Traceback (most recent call last):"  # torch's ExceptionWrapper text
+_KNOWN_NAMES = {"DataError", "ConfigError", "UsageError", "FileNotFoundError", "PermissionError",
+                "IsADirectoryError", "NotADirectoryError", "FileExistsError", "ArrowInvalid",
+                "ArrowIOError", "YAMLError", "ScannerError", "ParserError"}
+
+
+def _worker_error(err: BaseException) -> tuple[str, str] | None:
+    """(type name, message) of the exception a DataLoader worker re-raised in this process
+    (as RuntimeError or the original type, with the worker's traceback as its message)."""
+    text = str(err)
+    if _WORKER not in text:
+        return None
+    last = [line for line in text.strip().splitlines() if line.strip()][-1].strip()
+    name, sep, message = last.partition(": ")
+    return (name.rsplit(".", 1)[-1], message) if sep else (type(err).__name__, last)
+
+
 def error_line(err: BaseException) -> str | None:
     """The one-line message of a known bad-input failure (without ``prog: error:``), or None."""
+    worker = _worker_error(err)
+    if worker is not None:
+        name, message = worker
+        return message if name in _KNOWN_NAMES else None
     if isinstance(err, (DataError, UsageError)):
         return str(err)
     if isinstance(err, OSError):  # before Arrow: ArrowIOError is an OSError subclass
@@ -149,6 +170,9 @@ def reading(path, record: str | None = None) -> Iterator[None]:
 
 
 def _first_line(err: BaseException) -> str:
+    worker = _worker_error(err)
+    if worker is not None:
+        return f"{worker[0]} in a data loader worker: {worker[1]}"
     text = str(err).strip()
     first = text.splitlines()[0] if text else ""
     return f"{type(err).__name__}: {first}" if first else type(err).__name__

@@ -290,3 +290,38 @@ def test_torchrun_relaunch_reports_the_ranks_line_not_a_launcher_traceback(tmp_p
     assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr
     assert [l for l in proc.stderr.splitlines() if l.strip()] == [
         "prog: error: shard.parquet: rank input: cut short"]
+
+
+class _BadItems:
+    """A dataset whose item 1 is a bad record (or a bug), read in a DataLoader worker process."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        if i == 1:
+            raise self.exc
+        return i
+
+
+@pytest.mark.parametrize("exc, code, line", [
+    (DataError("img/7.jpg", "not a JPEG or PNG", "image 7"), 2, "prog: error: img/7.jpg: image 7: not a JPEG or PNG"),
+    (ZeroDivisionError("bad maths"), 1,
+     "prog: error: unexpected ZeroDivisionError in a data loader worker: bad maths "
+     "(set WSP_DEBUG=1 for the traceback)"),
+])
+def test_error_raised_in_a_loader_worker_is_still_one_line(exc, code, line, capsys):
+    from torch.utils.data import DataLoader
+
+    @cli_entry("prog")
+    def main():
+        for _ in DataLoader(_BadItems(exc), batch_size=1, num_workers=1,
+                            multiprocessing_context="fork"):
+            pass
+
+    assert main() == code
+    err = capsys.readouterr().err
+    assert err.strip() == line and "Traceback" not in err.replace("for the traceback", "")
