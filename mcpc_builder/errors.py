@@ -48,6 +48,11 @@ class DataError(ValueError):
         where = f"{self.path}: {record}" if record else self.path
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):
+        # Rebuilt from its three parts when it crosses a process boundary (builder worker
+        # processes, DataLoader workers): the default would call cls(one_string) and fail.
+        return type(self), (self.path, self.message, self.record)
+
 
 class ConfigError(DataError):
     """A bad config: ``path`` is the YAML file (or ``--set``), ``record`` the dotted key."""

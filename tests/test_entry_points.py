@@ -325,3 +325,25 @@ def test_error_raised_in_a_loader_worker_is_still_one_line(exc, code, line, caps
     assert main() == code
     err = capsys.readouterr().err
     assert err.strip() == line and "Traceback" not in err.replace("for the traceback", "")
+
+
+def test_data_error_raised_in_a_worker_process_arrives_whole(capsys):
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    for exc in (DataError("a.json", "bbox has 3 numbers", "annotation 4"),
+                ConfigError("c.yaml", "expected an integer", "train.steps")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc) and back.record == exc.record
+
+    @cli_entry("prog")
+    def main():
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            pool.submit(_raise_data_error).result()
+
+    assert main() == 2
+    assert one_error_line(capsys, "prog") == "a.json: annotation 4: bbox has 3 numbers"
+
+
+def _raise_data_error():
+    raise DataError("a.json", "bbox has 3 numbers", "annotation 4")
