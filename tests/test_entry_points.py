@@ -347,3 +347,24 @@ def test_data_error_raised_in_a_worker_process_arrives_whole(capsys):
 
 def _raise_data_error():
     raise DataError("a.json", "bbox has 3 numbers", "annotation 4")
+
+
+def test_real_ctrl_c_in_a_process_is_one_line_exit_130(tmp_path):
+    import signal
+
+    script = ("import sys, time\n"
+              "from mcpc_builder.errors import cli_entry\n"
+              "@cli_entry('prog')\n"
+              "def main():\n"
+              "    print('ready', flush=True)\n"
+              "    time.sleep(60)\n"
+              "sys.exit(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("WSP_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err == "prog: interrupted\n"
