@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import DataError
+from .errors import cli_entry
 
 # verb -> module path (imported lazily so `--help` stays fast).
 VERBS = {
@@ -48,22 +48,19 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry("mcpc-build")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] in VERBS:
-            path, help_text = VERBS[argv[0]]
-            mod = _module(path)
-            parser = argparse.ArgumentParser(prog=f"mcpc-build {argv[0]}", description=help_text)
-            mod.add_arguments(parser)
-            return int(mod.run(parser.parse_args(argv[1:])) or 0)
-        from . import build
+    if argv and argv[0] in VERBS:
+        path, help_text = VERBS[argv[0]]
+        mod = _module(path)
+        parser = argparse.ArgumentParser(prog=f"mcpc-build {argv[0]}", description=help_text)
+        mod.add_arguments(parser)
+        return int(mod.run(parser.parse_args(argv[1:])) or 0)
+    from . import build
 
-        args = make_parser().parse_args(argv)
-        return int(build.run(args) or 0)
-    except DataError as err:
-        print(f"mcpc-build: error: {err}", file=sys.stderr)
-        return 2
+    args = make_parser().parse_args(argv)
+    return int(build.run(args) or 0)
 
 
 if __name__ == "__main__":

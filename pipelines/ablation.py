@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from mcpc_builder import atomic, joints
+from mcpc_builder.errors import cli_entry
 
 BODY22 = joints.JointLayout(name="body22", joint_names=joints.BODY_POINTS,
                             body_points=joints.BODY_POINTS, edge_names=())
@@ -177,6 +178,7 @@ def plot_ablation(results: dict, curves: dict, path: Path) -> Path:
     return atomic.save_figure(fig, path, dpi=90)
 
 
+@cli_entry("pipelines.ablation")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.ablation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mcpc_builder.errors import cli_entry
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("h36m", "3dhp"), default=None,
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry("pipelines.evaluate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from mcpc_builder.errors import cli_entry
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -65,16 +67,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     return 0
 
 
+@cli_entry("pipelines.finetune")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, argv)
-    except FileNotFoundError as err:
-        print(f"finetune: error: {err}", file=sys.stderr)
-        return 2
+    return run(parser.parse_args(argv), argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mcpc_builder import atomic
-from mcpc_builder.errors import DataError
+from mcpc_builder.errors import DataError, cli_entry
 from wsp_model.cli import add_arguments, config_from_args, relaunch_under_torchrun, under_launcher
 from wsp_model.config import PretrainConfig
 from wsp_model.engine import load_checkpoint
@@ -158,6 +158,7 @@ def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
     return out
 
 
+@cli_entry("pipelines.pretrain")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m pipelines.pretrain",
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"({m['labelled_within_pairs']})  labelled cross "
                           f"{m['labelled_cross_acc']:.3f} ({m['labelled_cross_pairs']})")
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"pipelines.pretrain: error: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,21 +6,20 @@
 ``--gpus 0`` trains in this process (on the GPU if one is visible, else on CPU); ``--gpus N``
 (N >= 1) relaunches the same command under ``torchrun --standalone --nproc_per_node N``. A run
 resumes from ``RUN_DIR/checkpoint.pt`` unless ``--fresh``. ``--set train.max_steps=50`` overrides
-one config field (value parsed as YAML). ``make pretrain`` calls ``pipelines.pretrain``, which
-adds building the embedded default MCPC when the build directory is absent.
+one config field (the value is checked and converted for the field's type). ``make pretrain``
+calls ``pipelines.pretrain``, which adds building the embedded default MCPC when the build
+directory is absent.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from mcpc_builder.errors import DataError
+from mcpc_builder import config_io
+from mcpc_builder.errors import cli_entry, run_torchrun
 
 from .config import PretrainConfig, load_config, replace
 
@@ -44,18 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser, mcpc_required: bool = True) -
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(PretrainConfig, path)
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
-    if args.fresh:
-        overrides["train.resume"] = False
-    try:
-        return replace(cfg, **overrides) if overrides else cfg
-    except (TypeError, AttributeError) as err:
-        raise SystemExit(f"bad --set override: {err}") from None
+    cfg = config_io.apply_overrides(cfg, args.set)  # each value typed for its field
+    return replace(cfg, **{"train.resume": False}) if args.fresh else cfg
 
 
 def under_launcher() -> bool:
@@ -73,9 +62,10 @@ def relaunch_under_torchrun(module: str, argv: list[str], nproc: int) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", "-m", module, *argv]
     print("+ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    return run_torchrun(module, cmd)  # the ranks' one-line errors, not torchrun's traceback
 
 
+@cli_entry("wsp-train")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="wsp-train", description=__doc__.split("\n\n")[0],
@@ -87,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return relaunch_under_torchrun("wsp_model.cli", argv, args.gpus)
     from .pretrain import pretrain
 
-    try:
-        result = pretrain(args.mcpc, cfg, args.out)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = pretrain(args.mcpc, cfg, args.out)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"checkpoint: {result.checkpoint}  step {result.step}  "
               + "  ".join(f"val {k} {v:.4g}" for k, v in result.val_metrics.items()))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from mcpc_builder import atomic, joints
+from mcpc_builder.errors import cli_entry
 
 
 def parse_bbox(text: str) -> np.ndarray:
@@ -91,6 +92,7 @@ def draw_prediction(image_bgr: np.ndarray, result: dict, layout: joints.JointLay
     return atomic.save_figure(fig, path, dpi=90)
 
 
+@cli_entry("wsp-predict")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsp-predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mcpc_builder.errors import cli_entry
+
 TRAIN2017 = {"images": 118287, "images_with_people": 56599, "people_labelled": 149813,
              "people_unlabelled": 112652}
 SEED = 2017
@@ -226,6 +228,7 @@ print(json.dumps({{'json_load_s':load,'rules_subset_s':rules,'subset_images':k,'
     return _child(code)
 
 
+@cli_entry("pipelines.bench.bench_build")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="out/bench-build")

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from mcpc_builder import atomic
+from mcpc_builder.errors import cli_entry
 from wsp_model.config import PretrainConfig, load_config
 from wsp_model.engine import StreamBatchSampler, to_device, train
 from wsp_model.mcpc_data import read_build
@@ -112,6 +113,7 @@ def bench_pipeline(task: PretrainTask, cfg: PretrainConfig, steps: int) -> float
         return train(task, tcfg, run_dir).samples_per_s
 
 
+@cli_entry("pipelines.bench.bench_train")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipelines.bench.bench_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--mcpc", default="out/mcpc-default")
