@@ -15,7 +15,7 @@ from typing import Iterable
 import torch
 
 from . import engine
-from .config import PretrainConfig, save_config, to_dict
+from .config import PretrainConfig, to_dict
 from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
 from .mcpc_data import McpcDataset, McpcTables, read_build
 from .model import build_pose_depth_net, normalise_image
@@ -126,8 +126,7 @@ def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
              stop_at_step: int | None = None) -> engine.TrainResult:
     """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir."""
     run_dir = Path(run_dir)
-    if int(os.environ.get("RANK", "0")) == 0:
-        save_config(cfg, run_dir / "config.yaml")
+    # config.yaml is written by engine.train once a resume has been checked
     task = PretrainTask(build_dir, cfg)
     meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain"}
     return engine.train(task, cfg.train, run_dir, meta=meta, stop_at_step=stop_at_step)
