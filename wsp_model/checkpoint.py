@@ -59,13 +59,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()
-        hint = next((line for line in first if "Unsupported global" in line), "")
+        lines = str(err).strip().splitlines()
+        if not any("Weights only load failed" in line for line in lines):
+            raise CheckpointError(path, "not a readable torch checkpoint (truncated or corrupt?): "
+                                  + (lines[0] if lines else "unpickling failed")) from None
+        hint = next((line.strip() for line in lines if "Unsupported global" in line), "")
         raise CheckpointError(
             path, "refused: the file holds Python objects other than tensors and plain "
             "containers, so loading it could run code (a crafted file, or a checkpoint written "
             "by an older version of this toolkit; retrain it)"
-            + (f" [{hint.strip()}]" if hint else "")) from None
+            + (f" [{hint}]" if hint else "")) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError,
             AttributeError, TypeError, IndexError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -74,6 +74,7 @@ checkpoint is ever written after an unchecked step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
@@ -383,7 +384,8 @@ def make_loaders(run: Run) -> tuple[Any, DataLoader, DataLoader | None]:
     worker_args = dict(num_workers=cfg.num_workers, collate_fn=collate, pin_memory=cuda,
                        persistent_workers=workers,
                        multiprocessing_context=cfg.loader_start if workers else None,
-                       worker_init_fn=die_with_parent if workers else None)
+                       worker_init_fn=functools.partial(die_with_parent, trainer_pid=os.getpid())
+                       if workers else None)
     loader = DataLoader(train_set, batch_sampler=sampler, prefetch_factor=4 if workers else None,
                         generator=torch.Generator().manual_seed(cfg.seed),  # global RNG untouched
                         **worker_args)

@@ -8,7 +8,6 @@ order), overall and split into cross-person and within-person pairs, and 2D PCK@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import select
 import signal
 import sys
+import threading
+import time
 from typing import Iterator
 
 import numpy as np
@@ -64,20 +67,44 @@ class StreamBatchSampler:
             yield batch
 
 
-def die_with_parent(worker_id: int | None = None) -> None:
-    """DataLoader ``worker_init_fn``: the kernel kills this worker when its parent exits.
-
-    Without it, a trainer killed with SIGKILL leaves its workers (and their prefetched batches)
-    running until they next notice the parent is gone. Linux only (``prctl(PR_SET_PDEATHSIG)``);
-    a no-op elsewhere. With forkserver workers the parent is the fork server, which itself exits
-    when the trainer does. It does not touch any random state.
-    """
-    if not sys.platform.startswith("linux"):
-        return
+def _exit_when_gone(pid: int) -> None:
+    """Block until process ``pid`` ends, then end this process at once (no cleanup to hang in)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel / not Linux): poll instead
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(0.5)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while not poller.poll():
+        pass
+    os._exit(1)
+
+
+def die_with_parent(worker_id: int | None = None, trainer_pid: int | None = None) -> None:
+    """DataLoader ``worker_init_fn``: this worker ends when the trainer process does.
+
+    Use as ``functools.partial(die_with_parent, trainer_pid=os.getpid())``. Two mechanisms:
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (Linux) kills the worker when its parent dies, which
+    covers ``fork`` / ``spawn`` workers; a forkserver worker's parent is the fork server, which
+    stays alive as long as any worker holds its pipe, so a daemon thread also waits on the
+    trainer's pid (``pidfd`` on Linux, polling elsewhere) and exits the worker when it is gone.
+    Without this a trainer killed with SIGKILL leaves workers running. No random state is touched.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    if trainer_pid is not None and trainer_pid != os.getpid():
+        threading.Thread(target=_exit_when_gone, args=(trainer_pid,), daemon=True,
+                         name="die-with-trainer").start()
