@@ -28,11 +28,15 @@ def test_a_crafted_pickle_checkpoint_does_not_run_code(tmp_path):
     bad = tmp_path / "checkpoint.pt"
     torch.save({"model": {}, "meta": _Payload(marker)}, bad)       # torch.save = zip + pickle
     raw = tmp_path / "raw.pt"
-    raw.write_bytes(pickle.dumps(_Payload(marker)))                  # a bare legacy pickle
+    raw.write_bytes(pickle.dumps(_Payload(marker), protocol=2))      # a bare legacy pickle
     for path in (bad, raw):
         with pytest.raises(CheckpointError, match="could run code") as err:
             load_checkpoint(path)
         assert str(err.value).startswith(f"{path}: ")
+    framed = tmp_path / "framed.pt"
+    framed.write_bytes(pickle.dumps(_Payload(marker), protocol=5))
+    with pytest.raises(CheckpointError, match=f"^{framed}: "):
+        load_checkpoint(framed)
     assert not marker.exists()
 
 

@@ -59,11 +59,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        lines = str(err).strip().splitlines()
-        if not any("Weights only load failed" in line for line in lines):
-            raise CheckpointError(path, "not a readable torch checkpoint (truncated or corrupt?): "
-                                  + (lines[0] if lines else "unpickling failed")) from None
-        hint = next((line.strip() for line in lines if "Unsupported global" in line), "")
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        hint = next((line for line in lines if "Unsupported global" in line
+                     or "GLOBAL" in line), "")
+        if not hint:  # not a pickle of objects at all: garbage or a cut-off file
+            reason = next((line for line in lines if line.startswith("Unsupported")),
+                          lines[0] if lines else "unpickling failed")
+            raise CheckpointError(path, "not a readable torch checkpoint (truncated or "
+                                  f"corrupt?): {reason[:200]}") from None
         raise CheckpointError(
             path, "refused: the file holds Python objects other than tensors and plain "
             "containers, so loading it could run code (a crafted file, or a checkpoint written "
