@@ -17,6 +17,8 @@ Policies (where the releases disagree):
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +138,83 @@ def _load_json(path: Path):
         raise DataError(path, f"invalid JSON ({err.msg} at line {err.lineno})") from None
 
 
-def _load_pickled_npz(path: Path, key: str):
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays, dtypes and plain containers; refuses every other global.
+
+    VideoPose3D stores its dicts as 0-d object arrays, i.e. pickles. Plain ``np.load(...,
+    allow_pickle=True)`` would call whatever the file names (a crafted npz runs code); this
+    unpickler resolves only the numpy array-reconstruction functions, so a file can at most
+    describe arrays, dicts, lists, strings and numbers.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+        ("numpy.core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+        ("numpy._core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+        ("collections", "OrderedDict"): __import__("collections").OrderedDict,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+
+def _read_object_member(zf: zipfile.ZipFile, member: str):
+    """One ``.npy`` member of an npz: plain arrays as numpy reads them; object arrays through
+    ``_ArraysOnlyUnpickler``."""
+    with zf.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"{member}: unsupported .npy format version {version}")
+        if not dtype.hasobject:
+            data = np.frombuffer(fh.read(), dtype=dtype, count=int(np.prod(shape)))
+            return data.reshape(shape, order="F" if fortran else "C")
+        return _ArraysOnlyUnpickler(fh, encoding="latin1").load()
+
+
+def load_object_npz(path: str | Path) -> dict:
+    """All arrays of an npz file, object arrays included, without running code from the file.
+
+    Returns {key: value}, 0-d object arrays unwrapped (``.item()``), as VideoPose3D's
+    ``np.load(allow_pickle=True)[key].item()`` gives. A member that names anything but numpy arrays
+    and plain containers is a ``DataError`` naming the file and the member.
+    """
+    path = Path(path)
+    out = {}
     try:
-        with np.load(path, allow_pickle=True) as data:
-            if key not in data:
-                raise DataError(path, f"no key {key!r} (has {sorted(data.files)})")
-            return data[key].item(), {k: data[k].item() for k in data.files if k != key}
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                key = member[:-4] if member.endswith(".npy") else member
+                try:
+                    value = _read_object_member(zf, member)
+                except pickle.UnpicklingError as err:
+                    raise DataError(path, f"refused: {err} (the file may only hold arrays, dicts "
+                                    "and lists; a crafted file could otherwise run code)", key) from None
+                if isinstance(value, np.ndarray) and value.dtype.hasobject and value.ndim == 0:
+                    value = value.item()
+                out[key] = value
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
-    except (ValueError, OSError) as err:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         raise DataError(path, f"not a readable npz: {err}") from None
+    return out
+
+
+def _load_pickled_npz(path: Path, key: str):
+    data = load_object_npz(path)
+    if key not in data:
+        raise DataError(path, f"no key {key!r} (has {sorted(data)})")
+    if not isinstance(data[key], dict):
+        raise DataError(path, f"{key!r} is not a dict of sequences", key)
+    return data[key], {k: v for k, v in data.items() if k != key}
 
 
 # ---------------------------------------------------------------- VideoPose3D
