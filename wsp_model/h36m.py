@@ -296,6 +296,77 @@ def read_vp3d(root: str | Path, subjects=SPLITS["test"], positions_3d: str = "da
     return _concat(rows, cams, skipped)
 
 
+# ---------------------------------------------------------------- official videos
+VIDEO_FRAMES_DIR = "vp3d_frames"
+
+
+def video_path(root: str | Path, subject: int, sequence: str, camera: int) -> Path:
+    """The official release's video of one sequence and camera: ``S9/Videos/Walking 1.54138969.mp4``
+    (``Videos_S*.tgz``; 50 fps, frame i = mocap frame i)."""
+    return Path(root) / f"S{subject}" / "Videos" / f"{sequence}.{CAMERA_IDS[camera]}.mp4"
+
+
+def refuse_without_frames(root: Path, missing: Path) -> DataError:
+    return DataError(
+        root, "a VideoPose3D npz root holds poses but no images, and an image model needs the "
+        "frames. Add the official videos as S<n>/Videos/<sequence>.<camera id>.mp4 (from "
+        f"Videos_S*.tgz of the Human3.6M release; first missing: {missing}), or use the mks0601 "
+        "set (annotations/ + images/) as the root")
+
+
+def attach_video_frames(root: str | Path, frames: H36MFrames, out_root: str | Path | None = None,
+                        every: int = 1) -> H36MFrames:
+    """Frames for VideoPose3D rows, decoded from the official videos with OpenCV.
+
+    Keeps rows whose ``frame % every == 0``; sets their ``image_paths`` to
+    ``vp3d_frames/S<n>/<sequence>.<camera id>/frame_%06d.jpg`` (0-based frame index) under
+    ``out_root`` (default ``root``) and writes the missing ones (once, each JPEG written then
+    renamed). Raises ``DataError`` naming what to provide when a video is missing, and naming the
+    video when it cannot be opened or is shorter than its mocap.
+    """
+    import cv2
+
+    from mcpc_builder import atomic
+
+    root = Path(root)
+    out_root = root if out_root is None else Path(out_root)
+    keep = np.flatnonzero(frames.frame % every == 0) if every > 1 else np.arange(len(frames))
+    videos = {}
+    paths = np.empty(len(keep), dtype=object)
+    for n, i in enumerate(keep):
+        s, seq, cam, f = int(frames.subject[i]), str(frames.sequence[i]), int(frames.camera[i]), \
+            int(frames.frame[i])
+        video = video_path(root, s, seq, cam)
+        rel = f"{VIDEO_FRAMES_DIR}/S{s}/{seq}.{CAMERA_IDS[cam]}/frame_{f:06d}.jpg"
+        paths[n] = rel
+        videos.setdefault(video, []).append((f, rel))
+    for video in videos:
+        if not video.is_file():
+            raise refuse_without_frames(root, video)
+    for video, wanted in videos.items():
+        todo = {f: rel for f, rel in wanted if not (out_root / rel).exists()}
+        if not todo:
+            continue
+        cap = cv2.VideoCapture(str(video))
+        if not cap.isOpened():
+            raise DataError(video, "cannot open video (OpenCV could not decode it)")
+        last, f = max(todo), 0
+        try:
+            while f <= last:
+                ok, img = cap.read()
+                if not ok:
+                    raise DataError(video, f"has {f} frames; the mocap needs frame {last}")
+                if f in todo:
+                    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    atomic.write_bytes(out_root / todo[f], buf.tobytes())
+                f += 1
+        finally:
+            cap.release()
+    sub = {name: getattr(frames, name)[keep] for name in (
+        "subject", "action", "sequence", "camera", "frame", "joints_2d", "joints_cam", "bbox")}
+    return H36MFrames(image_paths=paths, cameras=frames.cameras, skipped=frames.skipped, **sub)
+
+
 # ---------------------------------------------------------------- mks0601 JSON
 def load_mks0601_cameras(path: str | Path, subject: int) -> dict:
     """``Human36M_subject{N}_camera.json`` (R world->camera, t = -R C, mm; no distortion)."""
