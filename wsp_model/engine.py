@@ -93,6 +93,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mcpc_builder import atomic
+from mcpc_builder.errors import DataError
 
 from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
@@ -127,17 +128,17 @@ class NonFiniteLossError(RuntimeError):
                          "Lower train.lr, raise warmup_steps or check the data for NaN.")
 
 
-class NoReadableImagesError(RuntimeError):
+class NoReadableImagesError(DataError):
     """Every sample drawn so far had an unreadable image: the run trains on nothing."""
 
     def __init__(self, samples: int, steps: int, run_dir: Path):
         super().__init__(
-            f"{run_dir}: none of the {samples} training samples drawn in {steps} steps had a "
+            run_dir, f"none of the {samples} training samples drawn in {steps} steps had a "
             "readable image (missing, empty or corrupt files); training stopped with no "
             "checkpoint written. Check the dataset root's image folder.")
 
 
-class ResumeMismatchError(ValueError):
+class ResumeMismatchError(DataError):
     """The run folder's checkpoint was trained with another config or other data."""
 
 
@@ -266,7 +267,7 @@ def check_resume(ckpt: dict, ckpt_path: Path, cfg: TrainConfig, meta: dict) -> N
     if diffs:
         shown = "; ".join(diffs[:6]) + (f"; ... {len(diffs) - 6} more" if len(diffs) > 6 else "")
         raise ResumeMismatchError(
-            f"{ckpt_path}: cannot resume: this run folder was trained with another config or "
+            ckpt_path, "cannot resume: this run folder was trained with another config or "
             f"other data ({shown}). Nothing was changed; use another output folder, or start "
             "over with --fresh (train.resume=false).")
 

@@ -15,10 +15,12 @@ import os
 import socket
 from pathlib import Path
 
+from mcpc_builder.errors import DataError
+
 LOCK_NAME = ".lock"
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(DataError):
     """Another live process holds the run folder."""
 
 
@@ -67,22 +69,22 @@ class RunLock:
                         pass
                     continue
                 if pid is None:  # being written right now, or garbage: do not guess
-                    raise RunLockedError(f"{self.path.parent}: run folder is locked ({self.path} "
+                    raise RunLockedError(self.path.parent, f"run folder is locked ({self.path} "
                                          "exists; delete it if no training uses this folder)")
                 raise RunLockedError(
-                    f"{self.path.parent}: another training process (pid {pid}"
+                    self.path.parent, f"another training process (pid {pid}"
                     f"{'' if same_host else ' on ' + host}) is writing this run folder; wait for "
                     f"it to finish or use another output folder (lock file {self.path})")
             except OSError as err:
                 if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-                    raise RunLockedError(f"{self.path.parent}: run folder is not writable "
+                    raise RunLockedError(self.path.parent, "run folder is not writable "
                                          f"({err.strerror})") from None
                 raise
             with os.fdopen(fd, "w") as fh:
                 fh.write(me + "\n")
             self.held = True
             return self
-        raise RunLockedError(f"{self.path.parent}: could not take the lock {self.path}")
+        raise RunLockedError(self.path.parent, f"could not take the lock {self.path}")
 
     def release(self) -> None:
         if self.held:
