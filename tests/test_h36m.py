@@ -232,3 +232,13 @@ def test_undistorted_crop_puts_a_joint_at_its_pinhole_target(root):
     # Without distortion the two crops agree.
     zero = pose3d_data.crop_image_undistorted(img, box, 80, cam.f, cam.c, np.zeros(3), np.zeros(2))
     assert np.abs(zero.astype(int) - plain.astype(int)).max() <= 1
+
+
+def test_mks0601_crops_take_the_distortion_from_a_vp3d_camera_file_beside_them(root, tmp_path):
+    recs = pose3d_data.load_records("h36m", root, "test")
+    vp3d = h36m.load_vp3d_cameras(root / "h36m_cameras.json")
+    i = int(np.flatnonzero((recs.extra["subject"] == 9))[0])
+    np.testing.assert_allclose(recs.extra["k"][i], vp3d[(9, 0)].k)
+    bare = tmp_path / "mks"                         # the mks0601 set alone: no distortion known
+    shutil.copytree(root / "annotations", bare / "annotations")
+    assert not pose3d_data.load_records("h36m", bare, "test").extra["k"].any()

@@ -385,6 +385,25 @@ def load_mks0601_cameras(path: str | Path, subject: int) -> dict:
     return cams
 
 
+def with_vp3d_distortion(frames: H36MFrames, root: str | Path,
+                         cameras_file: str = "h36m_cameras.json") -> H36MFrames:
+    """mks0601 frames with each camera's distortion (k, p) taken from VideoPose3D's camera file
+    under ``root`` when there is one (mks0601's own camera JSON has none; its frames are the
+    distorted originals). Unchanged when the file is absent."""
+    path = Path(root) / cameras_file
+    if not path.is_file():
+        return frames
+    vp3d = load_vp3d_cameras(path)
+    cams = {}
+    for key, cam in frames.cameras.items():
+        other = vp3d.get(key)
+        cams[key] = cam if other is None or other.id != cam.id else H36MCamera(
+            cam.id, cam.R, cam.centre, cam.f, cam.c, other.k, other.p, other.width, other.height)
+    return H36MFrames(frames.subject, frames.action, frames.sequence, frames.camera, frames.frame,
+                      frames.joints_2d, frames.joints_cam, frames.image_paths, frames.bbox, cams,
+                      frames.skipped)
+
+
 def read_mks0601(root: str | Path, subjects=SPLITS["test"], every: int = 1) -> H36MFrames:
     """Read the mks0601 annotation set under ``root/annotations`` (frames under ``root/images``).
 

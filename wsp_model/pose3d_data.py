@@ -246,7 +246,8 @@ def load_records(dataset: str, root: str | Path, split: str, every: int = 1,
 
     H36M (train S1, S5-S8; test S9, S11), every ``every``-th frame, from either
       - the mks0601 set (``annotations/`` + ``images/``; chosen first under ``source="auto"``;
-        pinhole 2D, no distortion parameters), or
+        pinhole 2D; its camera files carry no distortion, so crops are undistorted only when the
+        root also holds VideoPose3D's ``h36m_cameras.json``), or
       - a VideoPose3D root (``data_3d_h36m.npz``, ``data_2d_h36m_gt.npz``, ``h36m_cameras.json``)
         with the official videos ``S<n>/Videos/<sequence>.<camera id>.mp4``: frames are decoded
         once into ``vp3d_frames/`` (``h36m.attach_video_frames``), crops are undistorted with the
@@ -263,7 +264,8 @@ def load_records(dataset: str, root: str | Path, split: str, every: int = 1,
             source = "mks0601" if (root / "annotations").is_dir() else \
                 "vp3d" if (root / "data_3d_h36m.npz").exists() else None
         if source == "mks0601":
-            return from_h36m(h36m.read_h36m(root, split, source="mks0601", every=every), root)
+            frames = h36m.read_h36m(root, split, source="mks0601", every=every)
+            return from_h36m(h36m.with_vp3d_distortion(frames, root), root)
         if source == "vp3d":
             frames = h36m.read_h36m(root, split, source="vp3d")
             image_root = _frames_root(root, h36m.VIDEO_FRAMES_DIR)
