@@ -4,7 +4,10 @@
         [--data-root DIR] [--out DIR]
 
 Writes results.json, results.txt (the printed table) and skeletons.png (prediction vs ground
-truth) to ``--out`` (default: ``<checkpoint dir>/eval-<dataset>``).
+truth) to ``--out`` (default: ``<checkpoint dir>/eval-<dataset>``). A synthetic test root (the
+embedded default) is reported as a "synthetic stand-in", and a checkpoint trained on synthetic data
+says so, in the table and in results.json. An unreadable or unsafe checkpoint is one error line
+(exit 2).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcpc_builder.errors import DataError
     from wsp_model.evaluate import evaluate
 
     ckpt = Path(args.checkpoint)
@@ -37,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else ckpt.parent / f"eval-{args.dataset or 'default'}"
-    report = evaluate(ckpt, out, args.dataset, args.data_root, args.batch_size, args.figures)
+    try:
+        report = evaluate(ckpt, out, args.dataset, args.data_root, args.batch_size, args.figures)
+    except (DataError, ValueError, FileNotFoundError) as err:  # CheckpointError is a DataError
+        print(f"evaluate: error: {err}", file=sys.stderr)
+        return 2
     print(report["table"])
     print(f"results: {out / 'results.json'}  skeletons: {out / 'skeletons.png'}")
     return 0

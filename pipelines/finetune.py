@@ -4,7 +4,11 @@
         [--config pipelines/configs/finetune_h36m.yaml] [--data-root DIR] [--out DIR]
 
 The data root is ``--data-root``, else ``$H36M_ROOT`` / ``$MPI3DHP_ROOT``, else the embedded
-synthetic default (generated on first use). ``--init scratch`` trains the same network from He
+synthetic default (generated on first use). Human3.6M roots that work: the mks0601 set
+(``annotations/`` + ``images/``), or VideoPose3D's npz files (``data_3d_h36m.npz``,
+``data_2d_h36m_gt.npz``, ``h36m_cameras.json``) *with* the official videos
+``S<n>/Videos/<sequence>.<camera id>.mp4`` (frames decoded once into ``vp3d_frames/``); an npz root
+without videos is refused with what to add (it has no images). ``--init scratch`` trains the same network from He
 initialisation. ``--gpus N`` (N >= 1) relaunches itself under torchrun; the engine resumes from
 ``<out>/checkpoint.pt`` when it exists.
 """

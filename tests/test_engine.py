@@ -1,8 +1,16 @@
-"""The training engine: data stream division, LR schedule, exact resume, NaN guard, DDP."""
+"""The training engine: data stream division, LR schedule, exact resume, NaN guard, DDP, the run
+folder's trust checks (lock, resume checks, no readable image), TensorBoard, worker lifetime."""
 
 import math
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +22,8 @@ from mcpc_fixture import write_tiny_build
 from wsp_model import engine
 from wsp_model.config import DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from wsp_model.engine import NonFiniteLossError, StreamBatchSampler, lr_lambda, train
-from wsp_model.pretrain import PretrainTask
+from wsp_model.engine import NoReadableImagesError, ResumeMismatchError, RunLockedError
+from wsp_model.pretrain import PretrainTask, pretrain
 
 TINY = PretrainConfig(
     data=DataConfig(crop_size=32, max_pairs=8, sigma=1.0),
@@ -130,7 +139,7 @@ def _free_port():
 
 def test_two_gloo_ranks_see_disjoint_data_and_end_with_identical_weights(build, tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_port(), build, tmp_path), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
     assert not set(r0["seen"]) & set(r1["seen"])
     assert sorted(r0["seen"] + r1["seen"]) == list(range(3 * 2 * 2))   # no draw lost
     for k, v in r0["params"].items():
@@ -140,3 +149,195 @@ def test_two_gloo_ranks_see_disjoint_data_and_end_with_identical_weights(build, 
     assert ck["world_size"] == 2 and ck["data"]["samples_consumed"] == 12
     assert torch.equal(ck["model"]["head.final.weight"], r0["params"]["head.final.weight"])
     assert len(ck["rng_per_rank"]) == 2
+
+
+def test_tensorboard_events_hold_the_same_scalars_as_the_csv(build, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = replace(TINY.train, max_steps=4, val_every=2)
+    train(PretrainTask(build, TINY), cfg, tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    loss = [(e.step, e.value) for e in acc.Scalars("train/loss")]
+    rows = (tmp_path / "train_log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    csv_loss = [(int(r.split(",")[0]), float(r.split(",")[header.index("loss")])) for r in rows[1:]]
+    assert [s for s, _ in loss] == [s for s, _ in csv_loss] == [2, 4]
+    assert [v for _, v in loss] == pytest.approx([v for _, v in csv_loss], rel=1e-5)
+    assert [e.step for e in acc.Scalars("val/pck")] == [2, 4]
+
+
+def _pretrain_cfg(**train_changes):
+    return replace(TINY, train=replace(TINY.train, **train_changes))
+
+
+def test_a_resume_with_another_config_is_refused_before_anything_is_written(build, tmp_path):
+    run = tmp_path / "run"
+    pretrain(build, _pretrain_cfg(max_steps=4), run, stop_at_step=2)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    other = replace(_pretrain_cfg(max_steps=4), loss=replace(TINY.loss, ranking_weight=0.5))
+    with pytest.raises(ResumeMismatchError, match=r"config\.loss\.ranking_weight: checkpoint 1\.0, now 0\.5") as err:
+        pretrain(build, other, run)
+    assert str(run / "checkpoint.pt") in str(err.value) and "--fresh" in str(err.value)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before                       # config.yaml, checkpoint and logs untouched
+    with pytest.raises(ResumeMismatchError, match="train.lr"):
+        pretrain(build, _pretrain_cfg(max_steps=4, lr=5e-4), run)
+    # What a resume may change (how, not what): more workers, another log interval.
+    done = pretrain(build, _pretrain_cfg(max_steps=4, log_every=1), run)
+    assert done.step == 4
+
+
+def test_a_resume_on_another_build_is_refused(build, tmp_path):
+    copy = _copy_build(build, tmp_path / "copy")
+    run = tmp_path / "run"
+    pretrain(copy / "build", _pretrain_cfg(max_steps=4), run, stop_at_step=2)
+    manifest = copy / "build" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"fixture"', '"rebuilt"'))
+    with pytest.raises(ResumeMismatchError, match="build_manifest_sha256"):
+        pretrain(copy / "build", _pretrain_cfg(max_steps=4), run)
+    assert engine.load_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+def test_a_second_writer_on_a_run_folder_is_refused_and_a_stale_lock_is_taken_over(build, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")   # a live process
+    with pytest.raises(RunLockedError, match=f"pid {os.getppid()}"):
+        train(PretrainTask(build, TINY), TINY.train, run, meta={"config": {"x": 1}})
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]                # nothing written
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (run / ".lock").write_text(f"{dead} {socket.gethostname()}\n")          # its owner is gone
+    result = train(PretrainTask(build, TINY), replace(TINY.train, max_steps=2), run)
+    assert result.step == 2 and not (run / ".lock").exists()                 # released at the end
+
+
+def _copy_build(build, dest):
+    """A copy of the fixture (images and build) whose manifest points at the copied images."""
+    shutil.copytree(build.parent, dest)
+    manifest = dest / "build" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(str((build.parent / "source").resolve()),
+                                                     str((dest / "source").resolve())))
+    return dest
+
+
+def test_training_that_sees_no_readable_image_stops_without_a_checkpoint(build, tmp_path):
+    copy = _copy_build(build, tmp_path / "copy")
+    for image in (copy / "source" / "images").iterdir():
+        image.unlink()
+    cfg = replace(TINY.train, max_steps=6, checkpoint_every=2)
+    with pytest.raises(NoReadableImagesError, match="none of the 4 training samples drawn in 2 steps"):
+        train(PretrainTask(copy / "build", TINY), cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+class _SomeImagesMissing(PretrainTask):
+    """Every other sample reports an unreadable image: training goes on."""
+
+    def loss(self, model, batch):
+        loss, metrics = super().loss(model, batch)
+        metrics["n_skipped_images"] = torch.tensor(1.0)
+        return loss, metrics
+
+
+def test_training_with_some_unreadable_images_goes_on(build, tmp_path):
+    result = train(_SomeImagesMissing(build, TINY), replace(TINY.train, max_steps=2), tmp_path)
+    assert result.step == 2 and result.train_metrics["n_skipped_images"] == 2
+
+
+_TRAINER = textwrap.dedent("""
+    import sys, time
+    from dataclasses import replace
+    import numpy as np
+    from wsp_model import engine
+    from wsp_model.config import TrainConfig
+
+    class SlowData:
+        def __len__(self):
+            return 64
+        def __getitem__(self, key):
+            time.sleep(0.05)
+            return {"x": np.ones(4, np.float32)}
+
+    class Task:
+        def build_model(self):
+            import torch
+            return torch.nn.Linear(4, 1)
+        def train_dataset(self):
+            return SlowData()
+        def val_dataset(self):
+            return None
+        def loss(self, model, batch):
+            open(sys.argv[1] + "/loss_seen", "w").close()   # workers are up and delivering
+            time.sleep(0.2)
+            return model(batch["x"]).pow(2).mean(), {}
+        def validate(self, model, batches):
+            return {}
+
+    if __name__ == "__main__":
+        cfg = TrainConfig(max_steps=10000, batch_size=2, num_workers=2, log_every=1000,
+                          checkpoint_every=100000, progress=False, loader_start=sys.argv[2])
+        engine.train(Task(), cfg, sys.argv[1])
+""")
+
+
+def _descendants(pid):
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80].decode()
+    except OSError:
+        return "?"
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.parametrize("start", ["forkserver", "fork"])
+def test_loader_workers_die_when_the_trainer_is_killed(tmp_path, start):
+    script = tmp_path / "trainer.py"
+    script.write_text(_TRAINER)
+    run = tmp_path / "run"
+    workers = []
+    proc = subprocess.Popen([sys.executable, str(script), str(run), start],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (run / "loss_seen").exists():
+            time.sleep(0.2)
+        workers = _descendants(proc.pid)
+        assert len(workers) >= 2, "the trainer never started its loader workers"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        left = [p for p in workers if _alive(p)]
+        assert not left, f"processes outlived the killed trainer: {[_cmdline(p) for p in left]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in workers + _descendants(proc.pid):
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -56,3 +56,50 @@ def test_predict_rejects_bad_inputs(checkpoint, tmp_path, capsys):
     torch.save({"model": {}, "meta": {"kind": "pretrain"}}, tmp_path / "pre.pt")
     assert predict.main(["--checkpoint", str(tmp_path / "pre.pt"), "--image",
                          str(checkpoint / "person.jpg")]) == 2
+
+
+def _with_meta(checkpoint, tmp_path, **changes):
+    from wsp_model.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint / "ckpt.pt")
+    ckpt["meta"].update(changes)
+    return save_checkpoint(ckpt, tmp_path / "changed.pt")
+
+
+def test_predict_says_when_the_checkpoint_was_trained_on_synthetic_data_only(checkpoint, tmp_path,
+                                                                            capsys):
+    path = _with_meta(checkpoint, tmp_path, synthetic_sources=["coco", "mpii", "h36m"])
+    out = tmp_path / "result"
+    assert predict.main(["--checkpoint", str(path), "--image", str(checkpoint / "person.jpg"),
+                         "--out", str(out)]) == 0
+    assert "NOTE: this checkpoint was trained on synthetic data only (coco, mpii, h36m)" \
+        in capsys.readouterr().out
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["trained_on_synthetic_data_only"] is True
+    assert doc["synthetic_sources"] == ["coco", "mpii", "h36m"] and "real photos" in doc["note"]
+
+
+def test_predict_is_silent_about_synthetic_data_when_there_was_none(checkpoint, tmp_path, capsys):
+    path = _with_meta(checkpoint, tmp_path, synthetic_sources=[])
+    out = tmp_path / "result"
+    assert predict.main(["--checkpoint", str(path), "--image", str(checkpoint / "person.jpg"),
+                         "--out", str(out)]) == 0
+    assert "NOTE" not in capsys.readouterr().out
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["trained_on_synthetic_data_only"] is False and doc["note"] is None
+
+
+def test_predict_refuses_a_crafted_checkpoint_without_running_it(checkpoint, tmp_path, capsys):
+    import os
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"model": {}, "meta": Payload()}, tmp_path / "crafted.pt")
+    assert predict.main(["--checkpoint", str(tmp_path / "crafted.pt"), "--image",
+                         str(checkpoint / "person.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wsp-predict: error: {tmp_path / 'crafted.pt'}: refused") and not marker.exists()

@@ -24,22 +24,28 @@ A *task* says what is trained; the engine says how::
   (call it, do not reach into ``.module``). Returns the scalar loss to minimise and a dict of
   scalar tensors to log (keep them on the device: the engine syncs only every ``log_every``
   steps). Keys starting with ``n_`` are counts (summed over steps and ranks); the others are
-  averaged.
+  averaged. ``n_skipped_images`` (samples whose image could not be read) is also watched: when
+  *every* sample the run has drawn so far was unreadable, the run stops with
+  ``NoReadableImagesError`` at the next log / validation / checkpoint step, before any
+  checkpoint is written.
 - ``validate(model, batches)``: called on rank 0 only (others wait), with the bare model in eval
   mode under ``torch.no_grad`` and autocast; ``batches`` yields device batches of the validation
   set (at most ``max_val_batches``). Returns plain floats.
 - ``train`` returns a ``TrainResult``. ``meta`` is stored in the checkpoint as ``ckpt["meta"]``
-  (e.g. the full config, so fine-tuning can rebuild the backbone).
+  (e.g. the full config, so fine-tuning can rebuild the backbone); it must hold plain values only
+  (checkpoints load with ``weights_only=True``, see ``checkpoint``).
 
-Data stream (how samples are divided, without overlap or loss)
---------------------------------------------------------------
-The global stream is the concatenation of seeded permutations of ``range(N)``, one per epoch
-(``np.random.default_rng((seed, epoch))``). Global step ``s`` consumes stream positions
-``[p0 + (s - s0) * B * W, ... + B * W)``: rank ``r`` takes the ``B`` consecutive positions
-starting at ``... + r * B``. Each rank's DataLoader hands every batch to exactly one worker. So
-within an epoch every sample is drawn exactly once across all ranks and workers. The data
-position (``samples_consumed`` = epoch * N + offset) is saved in the checkpoint; resuming
-continues the stream at that position, also with another world size or batch size.
+The run folder
+--------------
+``train`` holds ``run_dir/.lock`` while it runs (``run_lock``): a second process on the same
+folder stops with ``RunLockedError``. Before anything is written it checks a resume: the
+checkpoint must load safely, and its stored config and data must be this run's (``meta`` equal,
+build manifest hash equal when ``meta["build_dir"]`` names a build; the train config equal except
+``RESUME_MAY_CHANGE``), else ``ResumeMismatchError`` lists the differences and nothing in the
+folder changes. Only then is ``meta["config"]`` written to ``run_dir/config.yaml``.
+
+Data stream: see ``sampler`` (every sample once per epoch across ranks and workers; the position
+is saved, so a resume continues the stream exactly, also with another world size or batch size).
 
 Distributed: detected from ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` (``torchrun``); backend
 nccl on CUDA, gloo on CPU; BatchNorm becomes SyncBatchNorm on CUDA (on CPU, DDP broadcasts rank
@@ -49,12 +55,15 @@ gradient-norm clipping.
 
 Loader workers start from a forkserver by default (``TrainConfig.loader_start``): a script that
 calls ``train`` with workers needs the usual ``if __name__ == "__main__":`` guard, and the
-dataset must be picklable. On CPU the loop uses ``cfg.cpu_threads`` torch threads (0: the cores
-left after loader workers), because OpenMP threads competing for cores are many times slower.
+dataset must be picklable. Workers die with their parent (``sampler.die_with_parent``), so a
+trainer killed with -9 leaves none behind. On CPU the loop uses ``cfg.cpu_threads`` torch threads
+(0: the cores left after loader workers), because OpenMP threads competing for cores are many
+times slower.
 
-Outputs in ``run_dir``: ``checkpoint.pt`` (written to a temp name then ``os.replace``d: model,
-optimizer, scheduler, step, RNG states of python / numpy / torch per rank, data position,
-config, meta), ``train_log.csv``, ``val_log.csv``, ``curves.png``.
+Outputs in ``run_dir``: ``config.yaml``, ``checkpoint.pt`` (``checkpoint.save_checkpoint``: model,
+optimizer, scheduler, step, RNG states of python / numpy / torch per rank, data position, train
+config, meta), ``train_log.csv``, ``val_log.csv``, ``tensorboard/`` (the same scalars;
+``tensorboard --logdir RUN_DIR``) and ``curves.png`` (``run_log``, ``curves``).
 
 Non-finite guard: a NaN/inf loss or gradient norm stops the run with ``NonFiniteLossError``
 naming the first bad step. On CPU every step is checked; on CUDA the first bad step is tracked on
@@ -65,32 +74,47 @@ checkpoint is ever written after an unchecked step.
 from __future__ import annotations
 
 import contextlib
-import csv
+import functools
+import hashlib
 import itertools
 import math
 import multiprocessing
 import os
-import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
 from mcpc_builder import atomic
+from mcpc_builder.errors import DataError
 
+from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state)
 from .config import TrainConfig, to_dict
+from .curves import plot_curves
+from .run_lock import RunLock, RunLockedError
+from .run_log import TRAIN_LOG, VAL_LOG, CsvLog, RunLog
+from .sampler import StreamBatchSampler, die_with_parent
 
 CHECKPOINT_NAME = "checkpoint.pt"
-TRAIN_LOG = "train_log.csv"
-VAL_LOG = "val_log.csv"
+CONFIG_NAME = "config.yaml"
 CURVES = "curves.png"
+# Train-config fields a resume may change: how the run is executed, not what it computes.
+RESUME_MAY_CHANGE = ("batch_size", "num_workers", "loader_start", "log_every", "val_every",
+                     "checkpoint_every", "max_val_batches", "cpu_threads", "progress", "resume",
+                     "channels_last")
+
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "NoReadableImagesError",
+           "ResumeMismatchError", "RunLockedError", "CheckpointError", "StreamBatchSampler",
+           "load_checkpoint", "save_checkpoint", "lr_lambda", "to_device", "unwrap", "CsvLog",
+           "plot_curves", "TRAIN_LOG", "VAL_LOG", "CHECKPOINT_NAME", "CURVES"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -102,6 +126,20 @@ class NonFiniteLossError(RuntimeError):
                  f"{run_dir / CHECKPOINT_NAME}" if last_checkpoint_step else "no checkpoint was written")
         super().__init__(f"non-finite loss or gradient at step {step}; training stopped ({where}). "
                          "Lower train.lr, raise warmup_steps or check the data for NaN.")
+
+
+class NoReadableImagesError(DataError):
+    """Every sample drawn so far had an unreadable image: the run trains on nothing."""
+
+    def __init__(self, samples: int, steps: int, run_dir: Path):
+        super().__init__(
+            run_dir, f"none of the {samples} training samples drawn in {steps} steps had a "
+            "readable image (missing, empty or corrupt files); training stopped with no "
+            "checkpoint written. Check the dataset root's image folder.")
+
+
+class ResumeMismatchError(DataError):
+    """The run folder's checkpoint was trained with another config or other data."""
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -137,48 +175,6 @@ def init_distributed() -> DistEnv:
         dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
         initialised_here = True
     return DistEnv(rank, world, local_rank, device, initialised_here)
-
-
-# ----------------------------------------------------------------------------- data stream
-
-class StreamBatchSampler:
-    """Infinite batches of ``(index, draw)`` for one rank (scheme in the module docstring).
-
-    Arguments:
-        num_samples: dataset length N.
-        batch_size: B, per rank.
-        rank, world_size: this rank and the number of ranks W.
-        seed: seeds the per-epoch permutations.
-        start: global stream position of the first batch's step (``samples_consumed``).
-    """
-
-    def __init__(self, num_samples: int, batch_size: int, rank: int, world_size: int,
-                 seed: int, start: int = 0):
-        if num_samples <= 0:
-            raise ValueError("the training dataset is empty")
-        self.num_samples, self.batch_size = num_samples, batch_size
-        self.rank, self.world_size, self.seed, self.start = rank, world_size, seed, start
-        self._epoch, self._perm = -1, None
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._epoch:
-            self._perm = np.random.default_rng((self.seed, epoch)).permutation(self.num_samples)
-            self._epoch = epoch
-        return self._perm
-
-    def positions(self, step_offset: int) -> range:
-        """Global stream positions this rank reads ``step_offset`` steps after ``start``."""
-        first = self.start + step_offset * self.batch_size * self.world_size \
-            + self.rank * self.batch_size
-        return range(first, first + self.batch_size)
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for k in itertools.count():
-            batch = []
-            for p in self.positions(k):
-                epoch, offset = divmod(p, self.num_samples)
-                batch.append((int(self.permutation(epoch)[offset]), p))
-            yield batch
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -217,110 +213,73 @@ def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> 
     return batch
 
 
-def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-
-
 def seed_everything(seed: int) -> None:
+    import random
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same directory, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A checkpoint dict written by ``train`` (tensors on CPU)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+# ----------------------------------------------------------------------------- the run folder
+
+def build_manifest_sha256(meta: dict) -> str | None:
+    """sha256 of ``meta["build_dir"]/manifest.json`` (the training data's identity), if any."""
+    build_dir = meta.get("build_dir")
+    manifest = Path(build_dir) / "manifest.json" if build_dir else None
+    if manifest is None or not manifest.is_file():
+        return None
+    return hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
-class CsvLog:
-    """Append-only CSV whose header grows to the union of keys seen (rewritten when it grows)."""
-
-    def __init__(self, path: Path, truncate_after_step: int | None = None):
-        self.path = path
-        self.rows: list[dict] = []
-        if path.exists():
-            with open(path, newline="") as fh:
-                self.rows = [r for r in csv.DictReader(fh)
-                             if truncate_after_step is None or int(r["step"]) <= truncate_after_step]
-        self.keys: list[str] = list(self.rows[0].keys()) if self.rows else []
-        if path.exists():
-            self._rewrite()
-
-    def append(self, row: dict) -> None:
-        self.rows.append(row)
-        if any(k not in self.keys for k in row):
-            self.keys += [k for k in row if k not in self.keys]
-            self._rewrite()
-            return
-        with open(self.path, "a", newline="") as fh:
-            csv.DictWriter(fh, self.keys).writerow(row)
-
-    def _rewrite(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, self.keys)
-            writer.writeheader()
-            for r in self.rows:
-                writer.writerow(r)
-        os.replace(tmp, self.path)
+def _differences(stored: Any, current: Any, where: str, ignore: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(stored, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(stored) | set(current), key=str):
+            if key in ignore:
+                continue
+            out += _differences(stored.get(key, "<absent>"), current.get(key, "<absent>"),
+                                f"{where}.{key}" if where else str(key))
+        return out
+    if isinstance(stored, (list, tuple)) and isinstance(current, (list, tuple)):
+        stored, current = list(stored), list(current)
+    return [] if stored == current else [f"{where}: checkpoint {stored!r}, now {current!r}"]
 
 
-def plot_curves(train_rows: list[dict], val_rows: list[dict], path: Path) -> None:
-    """PNG of every logged loss/metric against step (matplotlib Agg), written atomically."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def check_resume(ckpt: dict, ckpt_path: Path, cfg: TrainConfig, meta: dict) -> None:
+    """Refuse to continue a checkpoint trained with another config or other data.
 
-    skip = {"step", "epoch", "lr", "samples_per_s", "data_frac", "elapsed_s"}
-    train_keys = [k for k in (train_rows[0] if train_rows else {}) if k not in skip]
-    val_keys = [k for k in (val_rows[0] if val_rows else {}) if k not in skip]
-    panels = [("train", k, train_rows) for k in train_keys] + [("val", k, val_rows) for k in val_keys]
-    if not panels:
-        return
-    cols = min(4, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
-    for ax, (kind, key, data) in zip(axes.flat, panels):
-        pts = [(float(r["step"]), float(r[key])) for r in data if r.get(key) not in (None, "")]
-        if pts:
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, marker="o" if kind == "val" else None, ms=3)
-        ax.set_title(f"{kind} {key}", fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    fig.tight_layout()
-    atomic.save_figure(fig, path, dpi=90)
+    Compares the stored train config (all but ``RESUME_MAY_CHANGE``) and the stored ``meta``
+    (the task's full config, data paths, build manifest hash, ...) with this run's.
+    """
+    diffs = _differences(ckpt.get("train_config", {}), to_dict(cfg), "train", RESUME_MAY_CHANGE)
+    stored_meta = ckpt.get("meta", {})
+    for key in sorted(set(stored_meta) | set(meta)):
+        if key == "config":  # its train section was compared above
+            diffs += _differences(stored_meta.get(key, {}), meta.get(key, {}), "config",
+                                  ("train",))
+        else:
+            diffs += _differences(stored_meta.get(key, "<absent>"), meta.get(key, "<absent>"), key)
+    if diffs:
+        shown = "; ".join(diffs[:6]) + (f"; ... {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        raise ResumeMismatchError(
+            ckpt_path, "cannot resume: this run folder was trained with another config or "
+            f"other data ({shown}). Nothing was changed; use another output folder, or start "
+            "over with --fresh (train.resume=false).")
 
 
-# ----------------------------------------------------------------------------- the loop
+def write_run_config(run_dir: Path, meta: dict) -> None:
+    """``meta["config"]`` as ``run_dir/config.yaml`` (atomic)."""
+    if "config" in meta:
+        text = yaml.safe_dump(meta["config"], sort_keys=False)
+        atomic.write_bytes(run_dir / CONFIG_NAME, text.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- the loop's parts
 
 @dataclass
 class TrainResult:
@@ -332,9 +291,269 @@ class TrainResult:
     samples_per_s: float = float("nan")                             # last log interval, global
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+@dataclass
+class Run:
+    """What the steps of one training run share."""
 
+    task: Any
+    cfg: TrainConfig
+    env: DistEnv
+    run_dir: Path
+    meta: dict
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    global_batch: int
+    peak_lr: float
+    start_step: int = 0
+    consumed: int = 0                            # stream position of ``start_step``
+    last_ckpt_step: int | None = None
+    resumed: bool = False
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    @property
+    def channels_last(self) -> bool:
+        return self.env.device.type == "cuda" and self.cfg.channels_last
+
+    def stream_position(self, step_done: int) -> int:
+        return self.consumed + (step_done - self.start_step) * self.global_batch
+
+
+def set_cpu_threads(cfg: TrainConfig, env: DistEnv) -> None:
+    if env.device.type != "cuda":
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(env.world_size)))
+        torch.set_num_threads(cfg.cpu_threads or max(
+            1, (os.cpu_count() or 1) // max(local_world, 1) - cfg.num_workers))
+
+
+def build_run(task: Any, cfg: TrainConfig, env: DistEnv, run_dir: Path, meta: dict) -> Run:
+    """Model (same initial weights on every rank), AdamW and the LR schedule."""
+    cuda = env.device.type == "cuda"
+    seed_everything(cfg.seed)
+    model = task.build_model().to(env.device)
+    if cuda and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    global_batch = cfg.batch_size * env.world_size
+    peak_lr = cfg.lr * global_batch / cfg.reference_batch
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=peak_lr,
+                                  betas=(0.9, 0.999), fused=cuda or None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
+    return Run(task, cfg, env, run_dir, meta, model, optimizer, scheduler, global_batch, peak_lr)
+
+
+def restore_or_seed(run: Run, ckpt: dict | None) -> None:
+    """Continue from ``ckpt`` (weights, optimizer, schedule, RNG, stream position), or seed this
+    rank's RNG for a fresh run."""
+    if ckpt is None:
+        seed_everything(run.cfg.seed + 1000 * run.env.rank + 1)
+        return
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.start_step = run.last_ckpt_step = int(ckpt["step"])
+    run.consumed = int(ckpt["data"]["samples_consumed"])
+    states = ckpt["rng_per_rank"]
+    set_rng_state(states[run.env.rank] if len(states) == run.env.world_size else states[0])
+    run.resumed = True
+
+
+def wrap_distributed(run: Run) -> None:
+    if run.env.distributed:
+        cuda = run.env.device.type == "cuda"
+        if cuda:
+            run.model = nn.SyncBatchNorm.convert_sync_batchnorm(run.model)
+        run.model = nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[run.env.local_rank] if cuda else None)
+
+
+def make_loaders(run: Run) -> tuple[Any, DataLoader, DataLoader | None]:
+    """(train set, its stream loader from the saved position, rank 0's validation loader)."""
+    cfg, env, task = run.cfg, run.env, run.task
+    cuda = env.device.type == "cuda"
+    train_set = task.train_dataset()
+    collate = getattr(task, "collate_fn", None)
+    sampler = StreamBatchSampler(len(train_set), cfg.batch_size, env.rank, env.world_size,
+                                 cfg.seed, start=run.consumed)
+    workers = cfg.num_workers > 0
+    if workers and cfg.loader_start == "forkserver":
+        # The server imports these once; each worker then forks from it in a fraction of a second.
+        multiprocessing.set_forkserver_preload(sorted({
+            "__main__", "torch", "numpy", "wsp_model.sampler", type(train_set).__module__}))
+    worker_args = dict(num_workers=cfg.num_workers, collate_fn=collate, pin_memory=cuda,
+                       persistent_workers=workers,
+                       multiprocessing_context=cfg.loader_start if workers else None,
+                       worker_init_fn=functools.partial(die_with_parent, trainer_pid=os.getpid())
+                       if workers else None)
+    loader = DataLoader(train_set, batch_sampler=sampler, prefetch_factor=4 if workers else None,
+                        generator=torch.Generator().manual_seed(cfg.seed),  # global RNG untouched
+                        **worker_args)
+    val_set = task.val_dataset()
+    vloader = None
+    if val_set is not None and env.is_main:
+        vloader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False,
+                             generator=torch.Generator().manual_seed(0), **worker_args)
+    return train_set, loader, vloader
+
+
+class Guards:
+    """The checks made where the loop syncs with the host: non-finite loss / gradient (first bad
+    step tracked on the device) and runs that never see a readable image."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=run.env.device)
+        self.skipped = torch.zeros((), dtype=torch.float64, device=run.env.device)
+        self.watch_images = False
+
+    def record(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor, metrics: dict) -> None:
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
+        self.first_bad = torch.where(~finite & (self.first_bad < 0),
+                                     torch.full_like(self.first_bad, step), self.first_bad)
+        if "n_skipped_images" in metrics:
+            self.watch_images = True
+            self.skipped = self.skipped + metrics["n_skipped_images"].detach().double()
+
+    def check_finite(self) -> None:
+        run = self.run
+        bad = int(self.first_bad.item())
+        if run.env.distributed:  # every rank stops together (grads are shared, but be explicit)
+            flag = torch.tensor([bad if bad >= 0 else 2**62], device=run.env.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            bad = int(flag.item()) if int(flag.item()) < 2**62 else -1
+        if bad >= 0:
+            raise NonFiniteLossError(bad, run.last_ckpt_step, run.run_dir)
+
+    def check_images(self, steps_done: int) -> None:
+        """Stop when every sample since the start of this process had no readable image."""
+        if not self.watch_images or steps_done <= 0:
+            return
+        skipped = self.skipped.clone()
+        if self.run.env.distributed:
+            dist.all_reduce(skipped)
+        drawn = steps_done * self.run.global_batch
+        if float(skipped.item()) >= drawn:
+            raise NoReadableImagesError(drawn, steps_done, self.run.run_dir)
+
+
+def forward_backward(run: Run, batch: Any, params: list, autocast) -> tuple:
+    """One step's loss, its gradients (clipped) and the task's metrics."""
+    with autocast:
+        loss, metrics = run.task.loss(run.model, batch)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(
+        params, run.cfg.grad_clip if run.cfg.grad_clip > 0 else float("inf"))
+    return loss, metrics, grad_norm
+
+
+class Meter:
+    """Sums of the logged scalars over a log interval, throughput and data-wait time."""
+
+    def __init__(self):
+        self.t_start = time.perf_counter()
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps, self.data_wait = 0, 0.0
+        self.t_interval = time.perf_counter()
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.steps += 1
+
+    def pause(self, seconds: float) -> None:
+        """Time spent validating / checkpointing does not count against throughput."""
+        self.t_interval += seconds
+
+    def means(self, env: DistEnv, global_batch: int) -> tuple[dict[str, float], float, float, float]:
+        """(per-key means over steps and ranks, counts summed), samples/s, data share, seconds."""
+        keys = sorted(self.sums)
+        stacked = torch.stack([self.sums[k] for k in keys])
+        if env.distributed:
+            dist.all_reduce(stacked)
+        values = stacked.cpu().tolist()
+        elapsed = time.perf_counter() - self.t_interval
+        mean = {k: (v if k.startswith("n_") else v / (self.steps * env.world_size))
+                for k, v in zip(keys, values)}
+        rate = self.steps * global_batch / max(elapsed, 1e-9)
+        return mean, rate, self.data_wait / max(elapsed, 1e-9), elapsed
+
+
+def log_interval(run: Run, meter: Meter, done: int, end_step: int, n_train: int,
+                 log: RunLog | None, result: TrainResult, say) -> None:
+    mean, rate, data_frac, _ = meter.means(run.env, run.global_batch)
+    result.train_metrics, result.samples_per_s = mean, rate
+    if log is not None:
+        row = {"step": done, "epoch": f"{run.stream_position(done) / n_train:.3f}",
+               "lr": f"{run.scheduler.get_last_lr()[0]:.4g}",
+               **{k: f"{v:.6g}" for k, v in mean.items()},
+               "samples_per_s": f"{rate:.2f}", "data_frac": f"{data_frac:.3f}",
+               "elapsed_s": f"{time.perf_counter() - meter.t_start:.1f}"}
+        log.log_train(row)
+        say(f"step {done}/{end_step}  loss {mean['loss']:.4f}  "
+            + "  ".join(f"{k} {v:.4g}" for k, v in mean.items() if k not in ("loss", "grad_norm"))
+            + f"  lr {row['lr']}  {rate:.1f} samples/s (data wait {100 * data_frac:.0f}%)")
+    meter.reset()
+
+
+def run_validation(run: Run, vloader: DataLoader | None, done: int, autocast,
+                   log: RunLog | None, result: TrainResult, say) -> None:
+    """Rank 0 validates the bare model in eval mode; the others wait."""
+    if vloader is not None and run.env.is_main:
+        bare = unwrap(run.model)
+        bare.eval()
+        batches = (to_device(b, run.env.device, run.channels_last)
+                   for b in itertools.islice(vloader, run.cfg.max_val_batches or None))
+        with torch.no_grad(), autocast:
+            metrics = {k: float(v) for k, v in run.task.validate(bare, batches).items()}
+        bare.train()
+        result.val_metrics = metrics
+        log.log_val({"step": done, **{k: f"{v:.6g}" for k, v in metrics.items()}})
+        say(f"val step {done}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    if run.env.distributed:
+        dist.barrier()
+
+
+def save_state(run: Run, done: int, n_train: int) -> None:
+    """Checkpoint after ``done`` steps (rank 0 writes; every rank's RNG state is gathered)."""
+    states = [rng_state()]
+    if run.env.distributed:
+        states = [None] * run.env.world_size
+        dist.all_gather_object(states, rng_state())
+    if run.env.is_main:
+        pos = run.stream_position(done)
+        save_checkpoint({
+            "model": unwrap(run.model).state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(), "step": done, "rng_per_rank": states,
+            "data": {"samples_consumed": pos, "epoch": pos // n_train, "offset": pos % n_train,
+                     "dataset_size": n_train, "seed": run.cfg.seed},
+            "world_size": run.env.world_size, "global_batch": run.global_batch,
+            "train_config": to_dict(run.cfg), "meta": run.meta,
+        }, run.ckpt_path)
+    run.last_ckpt_step = done
+    if run.env.distributed:
+        dist.barrier()
+
+
+def _open_run_folder(run_dir: Path, cfg: TrainConfig, meta: dict, env: DistEnv) -> dict | None:
+    """Rank 0: the checked checkpoint to resume from (None: fresh run), then config.yaml.
+    Nothing is written before the checks pass."""
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    ckpt = load_checkpoint(ckpt_path) if cfg.resume and ckpt_path.exists() else None
+    if ckpt is not None:
+        check_resume(ckpt, ckpt_path, cfg, meta)
+    if env.is_main:
+        write_run_config(run_dir, meta)
+    return ckpt
+
+
+# ----------------------------------------------------------------------------- the loop
 
 def train(task: Any, cfg: TrainConfig, run_dir: str | os.PathLike,
           meta: dict | None = None, stop_at_step: int | None = None) -> TrainResult:
@@ -342,224 +561,92 @@ def train(task: Any, cfg: TrainConfig, run_dir: str | os.PathLike,
     ``run_dir/checkpoint.pt`` when ``cfg.resume`` and it exists. See the module docstring."""
     env = init_distributed()
     run_dir = Path(run_dir)
-    if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    if env.distributed:
-        dist.barrier()
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    cuda = env.device.type == "cuda"
-    channels_last = cuda and cfg.channels_last
-
-    if not cuda:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(env.world_size)))
-        torch.set_num_threads(cfg.cpu_threads or max(
-            1, (os.cpu_count() or 1) // max(local_world, 1) - cfg.num_workers))
-    seed_everything(cfg.seed)  # same initial weights on every rank
-    model = task.build_model().to(env.device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    global_batch = cfg.batch_size * env.world_size
-    peak_lr = cfg.lr * global_batch / cfg.reference_batch
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=peak_lr,
-                                  betas=(0.9, 0.999), fused=cuda or None)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
-
-    start_step, consumed, last_ckpt_step = 0, 0, None
-    resumed = cfg.resume and ckpt_path.exists()
-    if resumed:
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_step = last_ckpt_step = int(ckpt["step"])
-        consumed = int(ckpt["data"]["samples_consumed"])
-        states = ckpt["rng_per_rank"]
-        set_rng_state(states[env.rank] if len(states) == env.world_size else states[0])
-        del ckpt
-    else:
-        seed_everything(cfg.seed + 1000 * env.rank + 1)
-
-    if env.distributed:
-        if cuda:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[env.local_rank] if cuda else None)
-
-    train_set = task.train_dataset()
-    collate = getattr(task, "collate_fn", None)
-    sampler = StreamBatchSampler(len(train_set), cfg.batch_size, env.rank, env.world_size,
-                                 cfg.seed, start=consumed)
-    workers = cfg.num_workers > 0
-    if workers and cfg.loader_start == "forkserver":
-        # The server imports these once; each worker then forks from it in a fraction of a second.
-        multiprocessing.set_forkserver_preload(sorted({
-            "__main__", "torch", "numpy", type(train_set).__module__}))
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
-                        collate_fn=collate, pin_memory=cuda, persistent_workers=workers,
-                        prefetch_factor=4 if workers else None,
-                        multiprocessing_context=cfg.loader_start if workers else None,
-                        generator=torch.Generator().manual_seed(cfg.seed))  # keeps global RNG untouched
-    val_set = task.val_dataset()
-    if val_set is not None and env.is_main:
-        vloader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False,
-                             num_workers=cfg.num_workers, collate_fn=collate, pin_memory=cuda,
-                             persistent_workers=workers,
-                             multiprocessing_context=cfg.loader_start if workers else None,
-                             generator=torch.Generator().manual_seed(0))
-
-    train_log = val_log = None
-    if env.is_main:
-        train_log = CsvLog(run_dir / TRAIN_LOG, start_step if resumed else 0)
-        val_log = CsvLog(run_dir / VAL_LOG, start_step if resumed else 0)
-
-    end_step = cfg.max_steps if stop_at_step is None else min(cfg.max_steps, stop_at_step)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.amp
-                else contextlib.nullcontext())
-    params = [p for p in model.parameters() if p.requires_grad]
-    result = TrainResult(run_dir, start_step, ckpt_path)
-    sums: dict[str, torch.Tensor] = {}
-    first_bad = torch.full((), -1, dtype=torch.long, device=env.device)
-    interval_steps, data_wait = 0, 0.0
-    t_interval = time.perf_counter()
-
-    def check_finite() -> None:
-        bad = int(first_bad.item())
-        if env.distributed:  # every rank stops together (grads are shared, but be explicit)
-            flag = torch.tensor([bad if bad >= 0 else 2**62], device=env.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            bad = int(flag.item()) if int(flag.item()) < 2**62 else -1
-        if bad >= 0:
-            raise NonFiniteLossError(bad, last_ckpt_step, run_dir)
-
-    def save(step_done: int) -> None:
-        nonlocal last_ckpt_step
-        states = [rng_state()]
-        if env.distributed:
-            states = [None] * env.world_size
-            dist.all_gather_object(states, rng_state())
-        if env.is_main:
-            n = len(train_set)
-            pos = consumed + (step_done - start_step) * global_batch
-            atomic_torch_save({
-                "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step_done,
-                "rng_per_rank": states,
-                "data": {"samples_consumed": pos, "epoch": pos // n, "offset": pos % n,
-                         "dataset_size": n, "seed": cfg.seed},
-                "world_size": env.world_size, "global_batch": global_batch,
-                "train_config": to_dict(cfg), "meta": meta or {},
-            }, ckpt_path)
-        last_ckpt_step = step_done
-        if env.distributed:
-            dist.barrier()
-
-    def run_validation(step_done: int) -> None:
-        if val_set is not None and env.is_main:
-            bare = unwrap(model)
-            bare.eval()
-            limit = cfg.max_val_batches or None
-            batches = (to_device(b, env.device, channels_last)
-                       for b in itertools.islice(vloader, limit))
-            with torch.no_grad(), autocast:
-                metrics = {k: float(v) for k, v in task.validate(bare, batches).items()}
-            bare.train()
-            result.val_metrics = metrics
-            val_log.append({"step": step_done, **{k: f"{v:.6g}" for k, v in metrics.items()}})
-            _say(f"val step {step_done}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-        if env.distributed:
-            dist.barrier()
-
-    bar = None
-    if env.is_main and cfg.progress:
-        from tqdm import tqdm
-        bar = tqdm(total=end_step, initial=start_step, desc="train", dynamic_ncols=True,
-                   mininterval=1.0)
-
-    def _say(msg: str) -> None:
-        if bar is not None:
-            bar.write(msg)
-        else:
-            print(msg, flush=True)
-
-    if env.is_main:
-        _say(f"training {end_step - start_step} steps from step {start_step} on {env.device} "
-             f"x{env.world_size} (global batch {global_batch}, peak lr {peak_lr:.3g})"
-             + (" [resumed]" if resumed else ""))
-
-    model.train()
-    it = iter(loader)
-    t_start = time.perf_counter()
+    meta = dict(meta or {})
+    manifest_sha = build_manifest_sha256(meta)
+    if manifest_sha:
+        meta["build_manifest_sha256"] = manifest_sha
+    lock = RunLock(run_dir) if env.is_main else None
+    bar = log = it = None
     try:
-        for step in range(start_step, end_step):
+        # 1. the run folder: one writer; a resume is checked before anything is written
+        if lock is not None:
+            lock.acquire()
+        ckpt = _open_run_folder(run_dir, cfg, meta, env)
+        if env.distributed:
+            dist.barrier()
+
+        # 2. model, optimizer, schedule; then the checkpoint's state or fresh seeds
+        set_cpu_threads(cfg, env)
+        run = build_run(task, cfg, env, run_dir, meta)
+        restore_or_seed(run, ckpt)
+        del ckpt
+        wrap_distributed(run)
+
+        # 3. data and logs
+        train_set, loader, vloader = make_loaders(run)
+        n_train = len(train_set)
+        if env.is_main:
+            log = RunLog(run_dir, run.start_step if run.resumed else None)
+        end_step = cfg.max_steps if stop_at_step is None else min(cfg.max_steps, stop_at_step)
+        cuda = env.device.type == "cuda"
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.amp
+                    else contextlib.nullcontext())
+        params = [p for p in run.model.parameters() if p.requires_grad]
+        result = TrainResult(run_dir, run.start_step, run.ckpt_path)
+        guards, meter = Guards(run), Meter()
+        if env.is_main and cfg.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=end_step, initial=run.start_step, desc="train", dynamic_ncols=True,
+                       mininterval=1.0)
+        say = bar.write if bar is not None else (lambda msg: print(msg, flush=True))
+        if env.is_main:
+            say(f"training {end_step - run.start_step} steps from step {run.start_step} on "
+                f"{env.device} x{env.world_size} (global batch {run.global_batch}, peak lr "
+                f"{run.peak_lr:.3g})" + (" [resumed]" if run.resumed else ""))
+
+        # 4. the loop
+        run.model.train()
+        it = iter(loader)
+        for step in range(run.start_step, end_step):
             t0 = time.perf_counter()
-            batch = next(it)
-            data_wait += time.perf_counter() - t0
-            batch = to_device(batch, env.device, channels_last)
-            with autocast:
-                loss, metrics = task.loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(
-                params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-            finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
-            first_bad = torch.where(~finite & (first_bad < 0),
-                                    torch.full_like(first_bad, step), first_bad)
+            batch = to_device(next(it), env.device, run.channels_last)
+            meter.data_wait += time.perf_counter() - t0
+            loss, metrics, grad_norm = forward_backward(run, batch, params, autocast)
+            guards.record(step, loss, grad_norm, metrics)
             done = step + 1
             log_now = done % cfg.log_every == 0 or done == end_step
             val_now = done == end_step or (cfg.val_every > 0 and done % cfg.val_every == 0)
             ckpt_now = done == end_step or done % cfg.checkpoint_every == 0
             if not cuda or log_now or val_now or ckpt_now:
-                check_finite()
-            optimizer.step()
-            scheduler.step()
-
-            for k, v in {"loss": loss, **metrics, "grad_norm": grad_norm}.items():
-                v = v.detach().float()
-                sums[k] = sums[k] + v if k in sums else v.clone()
-            interval_steps += 1
+                guards.check_finite()
+            if log_now or val_now or ckpt_now:
+                guards.check_images(done - run.start_step)
+            run.optimizer.step()
+            run.scheduler.step()
+            meter.add({"loss": loss, **metrics, "grad_norm": grad_norm})
 
             if log_now:
-                keys = sorted(sums)
-                stacked = torch.stack([sums[k] for k in keys])
-                if env.distributed:
-                    dist.all_reduce(stacked)
-                values = stacked.cpu().tolist()
-                elapsed = time.perf_counter() - t_interval
-                mean = {k: (v if k.startswith("n_") else v / (interval_steps * env.world_size))
-                        for k, v in zip(keys, values)}
-                rate = interval_steps * global_batch / max(elapsed, 1e-9)
-                result.train_metrics, result.samples_per_s = mean, rate
-                if env.is_main:
-                    pos = consumed + (done - start_step) * global_batch
-                    row = {"step": done, "epoch": f"{pos / len(train_set):.3f}",
-                           "lr": f"{scheduler.get_last_lr()[0]:.4g}",
-                           **{k: f"{v:.6g}" for k, v in mean.items()},
-                           "samples_per_s": f"{rate:.2f}",
-                           "data_frac": f"{data_wait / max(elapsed, 1e-9):.3f}",
-                           "elapsed_s": f"{time.perf_counter() - t_start:.1f}"}
-                    train_log.append(row)
-                    _say(f"step {done}/{end_step}  loss {mean['loss']:.4f}  "
-                         + "  ".join(f"{k} {v:.4g}" for k, v in mean.items()
-                                     if k not in ("loss", "grad_norm"))
-                         + f"  lr {row['lr']}  {rate:.1f} samples/s (data wait "
-                         f"{100 * data_wait / max(elapsed, 1e-9):.0f}%)")
-                sums, interval_steps, data_wait = {}, 0, 0.0
-                t_interval = time.perf_counter()
+                log_interval(run, meter, done, end_step, n_train, log, result, say)
             if bar is not None:
                 bar.update(1)
             t_pause = time.perf_counter()
             if val_now:
-                run_validation(done)
+                run_validation(run, vloader, done, autocast, log, result, say)
             if ckpt_now:
-                save(done)
-                if env.is_main:
-                    plot_curves(train_log.rows, val_log.rows, run_dir / CURVES)
-            t_interval += time.perf_counter() - t_pause  # throughput counts training time only
+                save_state(run, done, n_train)
+                if log is not None:
+                    plot_curves(log.train.rows, log.val.rows, run_dir / CURVES)
+                    log.flush()
+            meter.pause(time.perf_counter() - t_pause)
             result.step = done
+        return result
     finally:
         if bar is not None:
             bar.close()
+        if log is not None:
+            log.close()
         del it
+        if lock is not None:
+            lock.release()
         if env.initialised_here:
             dist.destroy_process_group()
-    return result

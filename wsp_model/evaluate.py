@@ -7,6 +7,11 @@ quote) and frame-pooled, per action and per joint. MPI-INF-3DHP (TS1-TS6 valid f
 ``univ_annot3``): 3DPCK@150 mm and AUC over the 14 official joints, MPJPE over all 17, per
 sequence and per activity. All root-relative with the ground-truth root depth (the head predicts
 root-relative 3D; see ``head3d``).
+
+Synthetic data is named: when the test root is the embedded synthetic default (or any
+synthetic-world root) the table and ``results.json`` call it a "synthetic stand-in for Human3.6M"
+(never plain "Human3.6M test"), and when the checkpoint was trained on synthetic data the report
+says so (``provenance``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import torch
 from mcpc_builder import atomic, joints
 
 from . import metrics
+from .checkpoint import load_checkpoint
 from .head3d import load_finetuned, predict_batches
 from .pose3d_data import CropConfig, Pose3DCrops, Pose3DRecords, load_records, resolve_root
+from .provenance import checkpoint_training_data, is_synthetic_root, test_set_name
 
 
 def predict_records(model, records: Pose3DRecords, crop: CropConfig, batch_size: int = 32,
@@ -56,8 +63,9 @@ def report_for(dataset: str, pred: np.ndarray, gt: np.ndarray, records: Pose3DRe
 def format_table(dataset: str, report: dict) -> str:
     """A plain-text table of a report."""
     lines = []
+    synthetic = report.get("test_data_synthetic", False)
     if dataset == "h36m":
-        lines.append(f"Human3.6M test (S9, S11), {report['num_frames']} frames; mm")
+        lines.append(f"{test_set_name('h36m', synthetic)}, {report['num_frames']} frames; mm")
         lines.append(f"{'action':<14}{'MPJPE':>9}{'PA-MPJPE':>10}{'N-MPJPE':>9}")
         for a in report["mpjpe"]["per_action"]:
             lines.append(f"{a:<14}{report['mpjpe']['per_action'][a]:>9.1f}"
@@ -67,7 +75,8 @@ def format_table(dataset: str, report: dict) -> str:
             lines.append(f"{name:<14}{report['mpjpe'][k]:>9.1f}{report['pa_mpjpe'][k]:>10.1f}"
                          f"{report['n_mpjpe'][k]:>9.1f}")
     else:
-        lines.append(f"MPI-INF-3DHP test (valid frames, univ_annot3), {report['num_frames']} frames")
+        lines.append(f"{test_set_name('3dhp', synthetic)} (valid frames, univ_annot3), "
+                     f"{report['num_frames']} frames")
         lines.append(f"{'sequence':<22}{'3DPCK':>8}{'AUC':>8}{'MPJPE':>9}{'frames':>8}")
         groups = dict(report["per_group"])
         groups.update({f"[{k}]": v for k, v in report.get("per_activity", {}).items()})
@@ -75,6 +84,8 @@ def format_table(dataset: str, report: dict) -> str:
             lines.append(f"{g:<22}{r['pck150']:>8.1f}{r['auc']:>8.1f}{r['mpjpe']:>9.1f}{r['num_frames']:>8}")
         lines.append(f"{'All':<22}{report['pck150']:>8.1f}{report['auc']:>8.1f}{report['mpjpe']:>9.1f}"
                      f"{report['num_frames']:>8}")
+    for note in report.get("notes", []):
+        lines.append(f"NOTE: {note}")
     return "\n".join(lines)
 
 
@@ -120,14 +131,16 @@ def write_json(obj, path: Path) -> Path:
 
 def evaluate(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = None,
              data_root: str | Path | None = None, batch_size: int = 32, n_figures: int = 4,
-             records: Pose3DRecords | None = None) -> dict:
+             records: Pose3DRecords | None = None, synthetic_records: bool | None = None) -> dict:
     """Evaluate ``checkpoint`` on ``dataset``'s test split (default: the one it was tuned on).
 
     Writes ``results.json``, ``results.txt`` and ``skeletons.png`` into ``out_dir``; returns the
-    report (with ``table``).
+    report (with ``table``). ``synthetic_records``: whether ``records`` passed in are synthetic
+    (None: unknown, reported as not synthetic unless the root is).
+    The checkpoint is read with ``weights_only=True`` (``checkpoint.load_checkpoint``).
     """
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    model, meta = load_finetuned(checkpoint)
+    model, meta = load_finetuned(load_checkpoint(checkpoint))
     dataset = dataset or meta["dataset"]
     root = None
     if records is None:
@@ -139,12 +152,22 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = 
     crop = CropConfig(**meta["crop"])
     pred, gt = predict_records(model, records, crop, batch_size)
     report = report_for(dataset, pred, gt, records)
-    report.update({"dataset": dataset, "checkpoint": str(checkpoint),
-                   "data_root": str(root) if root else None, "init": meta["backbone"].get("init")})
+    synthetic = bool(synthetic_records) if records is not None and root is None \
+        else is_synthetic_root(root)
+    trained = checkpoint_training_data(meta)
+    notes = [n for n in (
+        f"the test frames are synthetic (the embedded stand-in under {root}), not the real "
+        f"{test_set_name(dataset, False)}" if synthetic else None, trained["note"]) if n]
+    report.update({"dataset": dataset, "test_set": test_set_name(dataset, synthetic),
+                   "test_data_synthetic": synthetic, "checkpoint": str(checkpoint),
+                   "data_root": str(root) if root else None, "init": meta["backbone"].get("init"),
+                   "checkpoint_synthetic_sources": trained["synthetic_sources"],
+                   "checkpoint_trained_on_synthetic_only": trained["synthetic_only"],
+                   "notes": notes})
     table = format_table(dataset, report)
     out_dir = Path(out_dir)
     write_json(report, out_dir / "results.json")
-    (out_dir / "results.txt").write_text(table + "\n")
+    atomic.write_bytes(out_dir / "results.txt", (table + "\n").encode())
     if n_figures and len(pred):
         pick = np.linspace(0, len(pred) - 1, min(n_figures, len(pred))).round().astype(int)
         titles = [f"{records.group[i]} #{i}" for i in pick]

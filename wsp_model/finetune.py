@@ -21,7 +21,7 @@ import torch
 from mcpc_builder import joints
 
 from . import engine, metrics
-from .config import TrainConfig, from_dict, load_config, save_config, to_dict
+from .config import TrainConfig, from_dict, load_config, to_dict
 from .head3d import IntegralPose3D, lift_to_camera, predict_batches
 from .model import ResNetBackbone, backbone_state_dict
 from .pose3d_data import CropConfig, Pose3DCrops, Pose3DRecords, load_records, resolve_root
@@ -156,8 +156,7 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, init: str | None,
         val_records = load_records(cfg.dataset, root, "test", cfg.val_every_frame)
     if not len(train_records):
         raise ValueError(f"no training samples for {cfg.dataset} under {root}")
-    if int(os.environ.get("RANK", "0")) == 0:
-        save_config(cfg, run_dir / "config.yaml")
+    # config.yaml is written by engine.train once a resume has been checked
     task = Finetune3DTask(cfg, train_records, val_records, init)
     mean_crop_mm = float(np.median(train_records.crop_size_mm(cfg.data.padding)))
     meta = {"kind": "finetune", "config": to_dict(cfg), "dataset": cfg.dataset,

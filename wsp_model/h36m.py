@@ -17,6 +17,8 @@ Policies (where the releases disagree):
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +138,83 @@ def _load_json(path: Path):
         raise DataError(path, f"invalid JSON ({err.msg} at line {err.lineno})") from None
 
 
-def _load_pickled_npz(path: Path, key: str):
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays, dtypes and plain containers; refuses every other global.
+
+    VideoPose3D stores its dicts as 0-d object arrays, i.e. pickles. Plain ``np.load(...,
+    allow_pickle=True)`` would call whatever the file names (a crafted npz runs code); this
+    unpickler resolves only the numpy array-reconstruction functions, so a file can at most
+    describe arrays, dicts, lists, strings and numbers.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+        ("numpy.core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+        ("numpy._core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+        ("collections", "OrderedDict"): __import__("collections").OrderedDict,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+
+def _read_object_member(zf: zipfile.ZipFile, member: str):
+    """One ``.npy`` member of an npz: plain arrays as numpy reads them; object arrays through
+    ``_ArraysOnlyUnpickler``."""
+    with zf.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"{member}: unsupported .npy format version {version}")
+        if not dtype.hasobject:
+            data = np.frombuffer(fh.read(), dtype=dtype, count=int(np.prod(shape)))
+            return data.reshape(shape, order="F" if fortran else "C")
+        return _ArraysOnlyUnpickler(fh, encoding="latin1").load()
+
+
+def load_object_npz(path: str | Path) -> dict:
+    """All arrays of an npz file, object arrays included, without running code from the file.
+
+    Returns {key: value}, 0-d object arrays unwrapped (``.item()``), as VideoPose3D's
+    ``np.load(allow_pickle=True)[key].item()`` gives. A member that names anything but numpy arrays
+    and plain containers is a ``DataError`` naming the file and the member.
+    """
+    path = Path(path)
+    out = {}
     try:
-        with np.load(path, allow_pickle=True) as data:
-            if key not in data:
-                raise DataError(path, f"no key {key!r} (has {sorted(data.files)})")
-            return data[key].item(), {k: data[k].item() for k in data.files if k != key}
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                key = member[:-4] if member.endswith(".npy") else member
+                try:
+                    value = _read_object_member(zf, member)
+                except pickle.UnpicklingError as err:
+                    raise DataError(path, f"refused: {err} (the file may only hold arrays, dicts "
+                                    "and lists; a crafted file could otherwise run code)", key) from None
+                if isinstance(value, np.ndarray) and value.dtype.hasobject and value.ndim == 0:
+                    value = value.item()
+                out[key] = value
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
-    except (ValueError, OSError) as err:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         raise DataError(path, f"not a readable npz: {err}") from None
+    return out
+
+
+def _load_pickled_npz(path: Path, key: str):
+    data = load_object_npz(path)
+    if key not in data:
+        raise DataError(path, f"no key {key!r} (has {sorted(data)})")
+    if not isinstance(data[key], dict):
+        raise DataError(path, f"{key!r} is not a dict of sequences", key)
+    return data[key], {k: v for k, v in data.items() if k != key}
 
 
 # ---------------------------------------------------------------- VideoPose3D
@@ -227,6 +296,77 @@ def read_vp3d(root: str | Path, subjects=SPLITS["test"], positions_3d: str = "da
     return _concat(rows, cams, skipped)
 
 
+# ---------------------------------------------------------------- official videos
+VIDEO_FRAMES_DIR = "vp3d_frames"
+
+
+def video_path(root: str | Path, subject: int, sequence: str, camera: int) -> Path:
+    """The official release's video of one sequence and camera: ``S9/Videos/Walking 1.54138969.mp4``
+    (``Videos_S*.tgz``; 50 fps, frame i = mocap frame i)."""
+    return Path(root) / f"S{subject}" / "Videos" / f"{sequence}.{CAMERA_IDS[camera]}.mp4"
+
+
+def refuse_without_frames(root: Path, missing: Path) -> DataError:
+    return DataError(
+        root, "a VideoPose3D npz root holds poses but no images, and an image model needs the "
+        "frames. Add the official videos as S<n>/Videos/<sequence>.<camera id>.mp4 (from "
+        f"Videos_S*.tgz of the Human3.6M release; first missing: {missing}), or use the mks0601 "
+        "set (annotations/ + images/) as the root")
+
+
+def attach_video_frames(root: str | Path, frames: H36MFrames, out_root: str | Path | None = None,
+                        every: int = 1) -> H36MFrames:
+    """Frames for VideoPose3D rows, decoded from the official videos with OpenCV.
+
+    Keeps rows whose ``frame % every == 0``; sets their ``image_paths`` to
+    ``vp3d_frames/S<n>/<sequence>.<camera id>/frame_%06d.jpg`` (0-based frame index) under
+    ``out_root`` (default ``root``) and writes the missing ones (once, each JPEG written then
+    renamed). Raises ``DataError`` naming what to provide when a video is missing, and naming the
+    video when it cannot be opened or is shorter than its mocap.
+    """
+    import cv2
+
+    from mcpc_builder import atomic
+
+    root = Path(root)
+    out_root = root if out_root is None else Path(out_root)
+    keep = np.flatnonzero(frames.frame % every == 0) if every > 1 else np.arange(len(frames))
+    videos = {}
+    paths = np.empty(len(keep), dtype=object)
+    for n, i in enumerate(keep):
+        s, seq, cam, f = int(frames.subject[i]), str(frames.sequence[i]), int(frames.camera[i]), \
+            int(frames.frame[i])
+        video = video_path(root, s, seq, cam)
+        rel = f"{VIDEO_FRAMES_DIR}/S{s}/{seq}.{CAMERA_IDS[cam]}/frame_{f:06d}.jpg"
+        paths[n] = rel
+        videos.setdefault(video, []).append((f, rel))
+    for video in videos:
+        if not video.is_file():
+            raise refuse_without_frames(root, video)
+    for video, wanted in videos.items():
+        todo = {f: rel for f, rel in wanted if not (out_root / rel).exists()}
+        if not todo:
+            continue
+        cap = cv2.VideoCapture(str(video))
+        if not cap.isOpened():
+            raise DataError(video, "cannot open video (OpenCV could not decode it)")
+        last, f = max(todo), 0
+        try:
+            while f <= last:
+                ok, img = cap.read()
+                if not ok:
+                    raise DataError(video, f"has {f} frames; the mocap needs frame {last}")
+                if f in todo:
+                    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    atomic.write_bytes(out_root / todo[f], buf.tobytes())
+                f += 1
+        finally:
+            cap.release()
+    sub = {name: getattr(frames, name)[keep] for name in (
+        "subject", "action", "sequence", "camera", "frame", "joints_2d", "joints_cam", "bbox")}
+    return H36MFrames(image_paths=paths, cameras=frames.cameras, skipped=frames.skipped, **sub)
+
+
 # ---------------------------------------------------------------- mks0601 JSON
 def load_mks0601_cameras(path: str | Path, subject: int) -> dict:
     """``Human36M_subject{N}_camera.json`` (R world->camera, t = -R C, mm; no distortion)."""
@@ -243,6 +383,25 @@ def load_mks0601_cameras(path: str | Path, subject: int) -> dict:
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise DataError(path, f"malformed camera entry: {err!r}") from None
     return cams
+
+
+def with_vp3d_distortion(frames: H36MFrames, root: str | Path,
+                         cameras_file: str = "h36m_cameras.json") -> H36MFrames:
+    """mks0601 frames with each camera's distortion (k, p) taken from VideoPose3D's camera file
+    under ``root`` when there is one (mks0601's own camera JSON has none; its frames are the
+    distorted originals). Unchanged when the file is absent."""
+    path = Path(root) / cameras_file
+    if not path.is_file():
+        return frames
+    vp3d = load_vp3d_cameras(path)
+    cams = {}
+    for key, cam in frames.cameras.items():
+        other = vp3d.get(key)
+        cams[key] = cam if other is None or other.id != cam.id else H36MCamera(
+            cam.id, cam.R, cam.centre, cam.f, cam.c, other.k, other.p, other.width, other.height)
+    return H36MFrames(frames.subject, frames.action, frames.sequence, frames.camera, frames.frame,
+                      frames.joints_2d, frames.joints_cam, frames.image_paths, frames.bbox, cams,
+                      frames.skipped)
 
 
 def read_mks0601(root: str | Path, subjects=SPLITS["test"], every: int = 1) -> H36MFrames:

@@ -79,16 +79,22 @@ class Pose3DRecords:
 
 
 def from_h36m(frames, root: str | Path) -> Pose3DRecords:
-    """``wsp_model.h36m.H36MFrames`` with frames on disk (mks0601) -> records (H36M-17)."""
+    """``wsp_model.h36m.H36MFrames`` with frames on disk -> records (H36M-17).
+
+    The cameras' distortion (``k``, ``p``; zero for the mks0601 set, which ships none) goes to
+    ``extra``, so crops are undistorted with the official model (see ``Pose3DCrops``)."""
     root = Path(root)
     f = np.stack([frames.cameras[(int(s), int(c))].f for s, c in zip(frames.subject, frames.camera)]) \
         if len(frames) else np.zeros((0, 2))
     c = np.stack([frames.cameras[(int(s), int(ci))].c for s, ci in zip(frames.subject, frames.camera)]) \
         if len(frames) else np.zeros((0, 2))
+    cams = [frames.cameras[(int(s), int(ci))] for s, ci in zip(frames.subject, frames.camera)]
+    k = np.array([cam.k for cam in cams], np.float64).reshape(-1, 3)
+    p = np.array([cam.p for cam in cams], np.float64).reshape(-1, 2)
     return Pose3DRecords(np.array([str(root / p) for p in frames.image_paths], dtype=object),
                          frames.bbox.astype(np.float32), frames.joints_cam.astype(np.float32),
                          f.astype(np.float32), c.astype(np.float32), frames.action.astype(object),
-                         "h36m17", {"subject": frames.subject})
+                         "h36m17", {"subject": frames.subject, "k": k, "p": p})
 
 
 def from_3dhp(frames, root: str | Path, target: str = "annot3") -> Pose3DRecords:
@@ -127,6 +133,24 @@ def crop_image(img: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
+def crop_image_undistorted(img: np.ndarray, box: np.ndarray, size: int, f: np.ndarray,
+                           c: np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Like ``crop_image``, but the crop is a *pinhole* view: crop pixel u shows the ray through
+    pinhole pixel ``cx + (u + 0.5 - size/2) * side / size``, sampled from the distorted frame
+    where the official Human3.6M model (``camera.project_h36m``; k radial, p tangential [p1, p2])
+    puts it. Pinhole targets and the pinhole lifting of ``head3d`` are then exact (the pinhole
+    differs from the distorted frame by up to ~3.4 px on Human3.6M)."""
+    from .camera import project_h36m
+
+    cx, cy, side = (float(v) for v in box)
+    g = (np.arange(size) + 0.5 - size / 2) * side / size
+    qx, qy = np.meshgrid(cx + g, cy + g)
+    ray = np.stack([(qx - c[0]) / f[0], (qy - c[1]) / f[1], np.ones_like(qx)], -1)
+    src = project_h36m(ray, f, c, k, p).astype(np.float32)
+    return cv2.remap(img, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
 def to_crop_normalised(uv: np.ndarray, box: np.ndarray) -> np.ndarray:
     """(..., 2) original px -> (..., 2) crop coordinates in [0, 1] (0.5 = crop centre)."""
     return (uv - box[:2]) / box[2] + 0.5
@@ -156,7 +180,13 @@ class Pose3DCrops:
         img = cv2.imread(str(r.image_paths[index]), cv2.IMREAD_COLOR)
         ok = img is not None
         if ok:
-            crop = cv2.cvtColor(crop_image(img, box, cfg.crop_size), cv2.COLOR_BGR2RGB)
+            k, p = r.extra.get("k"), r.extra.get("p")
+            if k is not None and (np.any(k[index]) or np.any(p[index])):
+                patch = crop_image_undistorted(img, box, cfg.crop_size, r.f[index], r.c[index],
+                                               k[index], p[index])
+            else:
+                patch = crop_image(img, box, cfg.crop_size)
+            crop = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
             if rng is not None and cfg.colour_jitter > 0:
                 gain = 1 + rng.uniform(-cfg.colour_jitter, cfg.colour_jitter, 3)
                 bias = 255.0 * 0.5 * rng.uniform(-cfg.colour_jitter, cfg.colour_jitter)
@@ -178,6 +208,19 @@ class Pose3DCrops:
 
 
 # --------------------------------------------------------------------- dataset roots and splits
+def _frames_root(root: Path, folder: str) -> Path:
+    """``root`` when frames can be written there (or are there), else a per-root cache folder
+    (``$WSP_DATA_HOME/h36m-frames/<hash>``), so a read-only dataset copy works."""
+    import hashlib
+    import os
+
+    from mcpc_builder.default_data import cache_home
+
+    if (root / folder).is_dir() or os.access(root, os.W_OK):
+        return root
+    return cache_home() / "h36m-frames" / hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
 ROOT_ENV = {"h36m": "H36M_ROOT", "3dhp": "MPI3DHP_ROOT"}
 
 
@@ -197,11 +240,19 @@ def resolve_root(dataset: str, data_root: str | Path | None = None) -> Path:
     return default_root(dataset)
 
 
-def load_records(dataset: str, root: str | Path, split: str, every: int = 1) -> Pose3DRecords:
+def load_records(dataset: str, root: str | Path, split: str, every: int = 1,
+                 source: str = "auto") -> Pose3DRecords:
     """Records of a standard split.
 
-    H36M: the mks0601 annotation set with its frames (train S1, S5-S8; test S9, S11), every
-    ``every``-th frame. 3DHP: train = S1-S8 Seq1-2 on the 8 usual cameras with ``annot3`` targets
+    H36M (train S1, S5-S8; test S9, S11), every ``every``-th frame, from either
+      - the mks0601 set (``annotations/`` + ``images/``; chosen first under ``source="auto"``;
+        pinhole 2D; its camera files carry no distortion, so crops are undistorted only when the
+        root also holds VideoPose3D's ``h36m_cameras.json``), or
+      - a VideoPose3D root (``data_3d_h36m.npz``, ``data_2d_h36m_gt.npz``, ``h36m_cameras.json``)
+        with the official videos ``S<n>/Videos/<sequence>.<camera id>.mp4``: frames are decoded
+        once into ``vp3d_frames/`` (``h36m.attach_video_frames``), crops are undistorted with the
+        cameras' official distortion model. Without the videos: a ``DataError`` that says what to
+        provide (an npz root has no images). 3DHP: train = S1-S8 Seq1-2 on the 8 usual cameras with ``annot3`` targets
     (frames extracted from the videos on first use); test = TS1-TS6 valid frames with
     ``univ_annot3`` ground truth.
     """
@@ -209,7 +260,21 @@ def load_records(dataset: str, root: str | Path, split: str, every: int = 1) -> 
 
     root = Path(root)
     if dataset == "h36m":
-        return from_h36m(h36m.read_h36m(root, split, source="mks0601", every=every), root)
+        if source == "auto":
+            source = "mks0601" if (root / "annotations").is_dir() else \
+                "vp3d" if (root / "data_3d_h36m.npz").exists() else None
+        if source == "mks0601":
+            frames = h36m.read_h36m(root, split, source="mks0601", every=every)
+            return from_h36m(h36m.with_vp3d_distortion(frames, root), root)
+        if source == "vp3d":
+            frames = h36m.read_h36m(root, split, source="vp3d")
+            image_root = _frames_root(root, h36m.VIDEO_FRAMES_DIR)
+            return from_h36m(h36m.attach_video_frames(root, frames, image_root, every), image_root)
+        from mcpc_builder.errors import DataError
+
+        raise DataError(root, "not a Human3.6M root: expected the mks0601 set (annotations/ and "
+                        "images/) or VideoPose3D files (data_3d_h36m.npz, data_2d_h36m_gt.npz, "
+                        "h36m_cameras.json) with the official videos S<n>/Videos/*.mp4")
     if dataset == "3dhp":
         frames = mpi3dhp.read_mpi3dhp(root, split)
         if split == "train":

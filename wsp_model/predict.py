@@ -9,6 +9,10 @@ skeleton). Without ``--bbox`` the whole image is the person box. A single image 
 depth: the root depth is set so the person crop spans the training set's median metric size
 (``mean_crop_mm`` in the checkpoint), and the focal length defaults to the image's larger side;
 the 3D shape then does not depend on the focal length (see ``head3d.lift_to_camera``).
+
+The checkpoint is read with ``weights_only=True``. When it was trained on synthetic data, the
+printed output and the JSON (``trained_on_synthetic_data_only``, ``synthetic_sources``, ``note``)
+say so: a model trained on the synthetic world only returns near-mean poses on real photos.
 """
 
 from __future__ import annotations
@@ -103,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output prefix (default: next to the image, "
                                                     "<image stem>_3d)")
     args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError, load_checkpoint
     from .head3d import load_finetuned
+    from .provenance import checkpoint_training_data
 
     ckpt, img_path = Path(args.checkpoint), Path(args.image)
     if not ckpt.exists():
@@ -114,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsp-predict: error: {img_path}: not a readable image", file=sys.stderr)
         return 2
     try:
-        model, meta = load_finetuned(str(ckpt))
-    except ValueError as err:
+        model, meta = load_finetuned(load_checkpoint(ckpt))
+    except (CheckpointError, ValueError) as err:
         print(f"wsp-predict: error: {err}", file=sys.stderr)
         return 2
     result = predict_image(model, meta, image, args.bbox, args.focal)
+    trained = checkpoint_training_data(meta)
     layout = joints.LAYOUTS[meta["layout"]]
     prefix = Path(args.out) if args.out else img_path.with_name(img_path.stem + "_3d")
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -129,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
            "joints_3d_mm": np.round(result["joints_3d_mm"], 2).tolist(),
            "joints_2d_px": np.round(result["joints_2d_px"], 2).tolist(),
            "bbox_xywh": [float(v) for v in result["bbox"]],
-           "assumed_focal_px": result["focal_px"], "assumed_root_depth_mm": result["root_depth_mm"]}
+           "assumed_focal_px": result["focal_px"], "assumed_root_depth_mm": result["root_depth_mm"],
+           "trained_on_synthetic_data_only": trained["synthetic_only"],
+           "synthetic_sources": trained["synthetic_sources"], "note": trained["note"]}
     json_path = prefix.with_name(prefix.name + ".json")
     atomic.write_json(json_path, doc, indent=2)
     png = draw_prediction(image, result, layout, prefix.with_name(prefix.name + ".png"))
+    if trained["note"]:
+        print(f"NOTE: {trained['note']}")
     print(f"{json_path}\n{png}")
     return 0
 

@@ -8,14 +8,13 @@ order), overall and split into cross-person and within-person pairs, and 2D PCK@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
 from . import engine
-from .config import PretrainConfig, save_config, to_dict
+from .config import PretrainConfig, to_dict
 from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
 from mcpc_builder import contract
 
@@ -128,8 +127,7 @@ def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
              stop_at_step: int | None = None) -> engine.TrainResult:
     """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir."""
     run_dir = Path(run_dir)
-    if int(os.environ.get("RANK", "0")) == 0:
-        save_config(cfg, run_dir / "config.yaml")
+    # config.yaml is written by engine.train once a resume has been checked
     task = PretrainTask(build_dir, cfg)
     meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain",
             # which sources of the build were synthetic (data contract), for every later report

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, default_collate
 from mcpc_builder import atomic
 from mcpc_builder.errors import cli_entry
 from wsp_model.config import PretrainConfig, load_config
-from wsp_model.engine import StreamBatchSampler, to_device, train
+from wsp_model.engine import to_device, train
+from wsp_model.sampler import StreamBatchSampler
 from wsp_model.mcpc_data import read_build
 from wsp_model.pretrain import PretrainTask
 
