@@ -1,0 +1,120 @@
+"""A scene: a camera and the people it sees, drawn from one ``numpy.random.Generator``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .body import J, NUM_POINTS, Person3D, footprint_radius
+from .camera import Camera, look_at_camera, project_camera
+from .person import build_person
+from .pose_families import _u
+from .visibility import visibility
+from .worlds import WorldConfig
+
+@dataclass
+class Scene:
+    """A camera and the people it sees.
+
+    Arguments:
+        camera: the camera.
+        people: the people (mutually non-overlapping on the ground).
+        indoor: the renderer draws a floor and a back wall instead of ground and sky.
+    """
+
+    camera: Camera
+    people: list[Person3D]
+    indoor: bool = False
+
+    def joints_camera(self) -> np.ndarray:
+        """(P, 22, 3) float64 camera-frame metres."""
+        if not self.people:
+            return np.zeros((0, NUM_POINTS, 3))
+        return self.camera.to_camera(np.stack([p.joints_world for p in self.people]))
+
+    def keypoints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """uv (P, 22, 2) pixels, depth (P, 22) metres, visibility (P, 22) uint8 0/1/2."""
+        X = self.joints_camera()
+        uv, z = project_camera(X, self.camera.K)
+        return uv, z, visibility(self)
+
+
+def _choice(rng, weights) -> int:
+    w = np.asarray(weights, dtype=float)
+    return int(rng.choice(len(w), p=w / w.sum()))
+
+
+def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
+                 n_people: int | None = None) -> Scene:
+    """One random scene: people on the ground seen by a perspective camera.
+
+    Arguments:
+        rng: the only source of randomness.
+        config: ranges and weights.
+        n_people: force a number of people (else drawn from ``config.people_count_weights``).
+            The first person is always placed; a later one is dropped when 20 tries find no
+            free ground for it.
+    """
+    width, height = config.image_sizes[int(rng.integers(len(config.image_sizes)))]
+    f = _u(rng, *config.focal_factor) * width
+    K = np.array([[f, 0.0, width / 2.0 + _u(rng, -0.01, 0.01) * width],
+                  [0.0, f, height / 2.0 + _u(rng, -0.01, 0.01) * height],
+                  [0.0, 0.0, 1.0]])
+    cam_h = _u(rng, *config.camera_height)
+    count = n_people if n_people is not None else 1 + _choice(rng, config.people_count_weights)
+    half_fov = math.atan(0.5 * width / f)
+    # People around a group centre in front of the camera (camera at the origin looking along +y).
+    lo, hi = config.distance
+    # Log-uniform, skewed towards near groups (photos mostly show people at a few metres).
+    d0 = lo * (hi / lo) ** (float(rng.random()) ** 1.6) + 0.3
+    a0 = _u(rng, -0.5, 0.5) * half_fov
+    group = np.array([d0 * math.sin(a0), d0 * math.cos(a0)])
+    pose_names = [p for p, _ in config.pose_weights]
+    pose_w = [w for _, w in config.pose_weights]
+    people: list[Person3D] = []
+    radii: list[float] = []
+    for _ in range(count):
+        is_child = bool(rng.random() < config.child_fraction)
+        stature = _u(rng, *(config.child_height if is_child else config.adult_height))
+        pose = pose_names[_choice(rng, pose_w)]
+        yaw = _u(rng, -math.pi, math.pi)
+        for _attempt in range(20):
+            xy = group + rng.normal(0.0, config.group_spread * (1 if people else 0.3), 2)
+            dist = float(np.hypot(*xy))
+            ang = math.atan2(xy[0], xy[1])
+            if not (lo <= dist <= hi and abs(ang) < 0.9 * half_fov + 0.1):
+                continue
+            person = build_person(rng, pose, stature, is_child, yaw, xy)
+            r = footprint_radius(person)
+            ok = all(np.linalg.norm(person.joints_world[J["pelvis"], :2]
+                                    - q.joints_world[J["pelvis"], :2]) > r + rq + 0.05
+                     for q, rq in zip(people, radii))
+            if ok:
+                people.append(person)
+                radii.append(r)
+                break
+        else:
+            if not people:  # nobody placed yet: put the first person at the group centre
+                d = float(np.clip(np.hypot(*group), lo, hi))
+                xy = group / np.hypot(*group) * d
+                person = build_person(rng, pose, stature, is_child, yaw, xy)
+                people.append(person)
+                radii.append(footprint_radius(person))
+    # Aim at the group's mid-body height, with jitter so people are not always centred.
+    if people:
+        target = np.mean([p.joints_world[J["pelvis"]] for p in people], axis=0)
+        target[2] = np.mean([0.5 * p.joints_world[:, 2].max() for p in people]) + 0.2
+    else:
+        target = np.array([group[0], group[1], 1.0])
+    centre = np.array([0.0, 0.0, cam_h])
+    fwd = target - centre
+    yaw_c = math.atan2(fwd[0], fwd[1]) + math.radians(_u(rng, -1, 1) * config.yaw_jitter)
+    pitch = math.atan2(fwd[2], math.hypot(fwd[0], fwd[1])) + math.radians(
+        _u(rng, -1, 1) * config.pitch_jitter)
+    look = centre + np.array([math.sin(yaw_c) * math.cos(pitch),
+                              math.cos(yaw_c) * math.cos(pitch), math.sin(pitch)])
+    roll = math.radians(_u(rng, -1, 1) * config.camera_roll)
+    camera = look_at_camera(centre, look, roll, K, width, height)
+    return Scene(camera=camera, people=people, indoor=bool(rng.random() < 0.45))

@@ -1,0 +1,96 @@
+"""World configurations: ``WorldConfig`` (how scenes are drawn) and the named worlds shipped with
+the package (``dev``, ``held_out``), loaded by ``load_world``.
+
+``WorldConfig()`` is the default world: the embedded default data and the pre-training ablation
+are drawn from it, and the same seed gives byte-identical datasets. Every realism feature is a field
+whose default keeps that world unchanged; the named YAML configs in ``worlds/`` switch them on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import config_io
+from .pose_families import POSES
+
+WORLDS_DIR = Path(__file__).with_name("worlds")
+NAMED_WORLDS = ("dev", "held_out")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """How scenes are drawn. All ranges are (low, high); lengths in metres, angles in degrees.
+
+    Arguments:
+        people_count_weights: relative frequency of 1, 2, ... people per scene.
+        child_fraction: probability that a person is a child.
+        adult_height, child_height: stature ranges.
+        pose_weights: (pose, weight) pairs over ``POSES``.
+        camera_height: camera centre height above the ground.
+        camera_roll: max |roll|.
+        pitch_jitter, yaw_jitter: max deviation from looking straight at the group.
+        focal_factor: focal length as a multiple of the image width.
+        image_sizes: (width, height) choices.
+        distance: range of the person's distance from the camera (ground-plane distance).
+        group_spread: standard deviation of people around the group centre.
+    """
+
+    people_count_weights: tuple[float, ...] = (0.42, 0.26, 0.16, 0.1, 0.06)
+    child_fraction: float = 0.15
+    adult_height: tuple[float, float] = (1.50, 1.95)
+    child_height: tuple[float, float] = (1.00, 1.45)
+    pose_weights: tuple[tuple[str, float], ...] = (
+        ("standing", 0.34), ("walking", 0.24), ("running", 0.07), ("reaching", 0.1),
+        ("sitting", 0.13), ("lying", 0.05), ("jumping", 0.07),
+    )
+    camera_height: tuple[float, float] = (0.5, 3.0)
+    camera_roll: float = 4.0
+    pitch_jitter: float = 6.0
+    yaw_jitter: float = 10.0
+    focal_factor: tuple[float, float] = (0.6, 1.6)
+    image_sizes: tuple[tuple[int, int], ...] = ((640, 480), (480, 640), (512, 384), (640, 427),
+                                                (427, 640))
+    distance: tuple[float, float] = (2.0, 15.0)
+    group_spread: float = 1.2
+
+    def __post_init__(self) -> None:
+        names = {p for p, _ in self.pose_weights}
+        unknown = names - set(POSES)
+        if unknown:
+            raise ValueError(f"WorldConfig: unknown poses {sorted(unknown)}; known: {POSES}")
+        if not self.people_count_weights or min(self.people_count_weights) < 0:
+            raise ValueError("WorldConfig: people_count_weights must be non-negative")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WorldConfig":
+        """Build from plain values (e.g. a YAML mapping); lists become tuples."""
+        return config_io.from_dict(cls, data)
+
+    @classmethod
+    def from_yaml(cls, path) -> "WorldConfig":
+        """Load from a YAML mapping of field names to values."""
+        return load_world(path)
+
+
+def load_world(name_or_path: str | Path | None) -> WorldConfig:
+    """A world by name (``default``, ``dev``, ``held_out``) or from a YAML file of ``WorldConfig``
+    fields. ``None`` or ``default`` gives ``WorldConfig()``.
+
+    A relative ``poses`` path in a YAML file is taken relative to that file.
+    """
+    if name_or_path is None or str(name_or_path) == "default":
+        return WorldConfig()
+    name = str(name_or_path)
+    if name in NAMED_WORLDS:
+        path = WORLDS_DIR / f"{name}.yaml"
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}: no such world config file; named worlds: "
+                                    f"default, {', '.join(NAMED_WORLDS)}")
+    values = config_io.read_yaml_mapping(path)
+    poses = values.get("poses")
+    if isinstance(poses, str) and not Path(poses).is_absolute():
+        values["poses"] = str((path.parent / poses).resolve())
+    return config_io.from_dict(WorldConfig, values, str(path))
