@@ -293,3 +293,85 @@ def footprint_radius(person: Person3D) -> float:
             ext = float(np.max(prim.semi))
             reach = max(reach, float(np.linalg.norm(prim.centre[:2] - centre)) + ext)
     return reach
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-9 else v
+
+
+def _frame(up: np.ndarray, left_hint: np.ndarray) -> np.ndarray:
+    """(3,3) columns (forward, left, up): ``up`` normalised, left made orthogonal to it."""
+    z = _unit(up)
+    y = _unit(left_hint - (left_hint @ z) * z)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+def body_from_joints(p: np.ndarray, shape: BodyShape, extras: dict | None = None) -> tuple:
+    """Capsules and ellipsoids around given joints (a pose library's), with ``shape``'s radii.
+
+    The parts are those of ``forward_kinematics``, oriented by the joints instead of by angles:
+    the chest by thorax-spine and the shoulder line, the abdomen by spine-pelvis and the hip line,
+    the head by upper neck-head top and the ear line. The head ellipsoid is shrunk where needed so
+    the face points lie just outside it (so a turned head hides its far ear and eye).
+
+    Arguments:
+        p: (22, 3) float64 metres, ``BODY_POINTS`` order.
+        shape: radii and girths (segment lengths are the joints' own).
+        extras: optional (3,) points ``left_toe``/``right_toe``, ``left_hand``/``right_hand``,
+            ``head_centre`` (same frame).
+    """
+    extras = extras or {}
+    up_chest = p[J["thorax"]] - p[J["spine"]]
+    L = float(np.linalg.norm(p[J["thorax"]] - p[J["pelvis"]]))
+    R_chest = _frame(up_chest, p[J["left_shoulder"]] - p[J["right_shoulder"]])
+    R_lower = _frame(p[J["spine"]] - p[J["pelvis"]], p[J["left_hip"]] - p[J["right_hip"]])
+    hl = float(np.linalg.norm(p[J["head_top"]] - p[J["upper_neck"]]))
+    R_head = _frame(p[J["head_top"]] - p[J["upper_neck"]],
+                    p[J["left_ear"]] - p[J["right_ear"]])
+    semi = np.array([0.43 * hl, 0.35 * hl, 0.5 * hl])
+    head_centre = extras.get("head_centre")
+    if head_centre is None:
+        head_centre = p[J["upper_neck"]] + R_head @ np.array([0.1 * hl, 0.0, 0.5 * hl])
+    face = [J[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "head_top")]
+    q = np.linalg.norm(((p[face] - head_centre) @ R_head) / semi, axis=1)
+    semi = semi * min(1.0, float(q.min()) / 1.03)
+    body = [
+        Ellipsoid(p[J["spine"]] + R_chest[:, 2] * 0.18 * L, R_chest,
+                  np.array([shape.torso_depth, shape.torso_width, 0.36 * L]),
+                  "chest", (J["spine"], J["thorax"])),
+        Ellipsoid(p[J["pelvis"]] + R_lower[:, 2] * 0.27 * L, R_lower,
+                  np.array([0.92 * shape.torso_depth, 0.82 * shape.torso_width, 0.34 * L]),
+                  "abdomen", (J["pelvis"], J["spine"])),
+        Ellipsoid(head_centre, R_head, semi, "head", (J["head_top"],)),
+        Capsule(p[J["thorax"]], p[J["upper_neck"]], shape.r_neck, "neck",
+                (J["thorax"], J["upper_neck"])),
+        Capsule(p[J["left_shoulder"]], p[J["right_shoulder"]], 1.1 * shape.r_upper_arm,
+                "shoulders", (J["left_shoulder"], J["right_shoulder"], J["thorax"])),
+        Capsule(p[J["left_hip"]], p[J["right_hip"]], 0.95 * shape.r_thigh, "hips",
+                (J["left_hip"], J["right_hip"], J["pelvis"])),
+    ]
+    forward = R_lower[:, 0]
+    for side in ("left", "right"):
+        sh, el, wr = J[f"{side}_shoulder"], J[f"{side}_elbow"], J[f"{side}_wrist"]
+        hi, kn, an = J[f"{side}_hip"], J[f"{side}_knee"], J[f"{side}_ankle"]
+        shin = _unit(p[an] - p[kn])
+        toe = extras.get(f"{side}_toe")
+        if toe is None:
+            toe = p[an] + 0.75 * shape.foot * forward + 0.6 * shape.ankle_height * shin
+        along = toe - p[an]
+        sole = _unit(shin - (shin @ _unit(along)) * _unit(along))
+        heel = p[an] - 0.2 * along + 0.5 * shape.ankle_height * sole
+        hand = extras.get(f"{side}_hand")
+        fore = _unit(p[wr] - p[el])
+        hand_end = p[wr] + fore * 0.45 * shape.r_hand * 2 if hand is None else \
+            p[wr] + _unit(hand - p[wr]) * 0.45 * shape.r_hand * 2
+        body += [
+            Capsule(p[sh], p[el], shape.r_upper_arm, f"{side}_upper_arm", (sh, el)),
+            Capsule(p[el], p[wr], shape.r_forearm, f"{side}_forearm", (el, wr)),
+            Capsule(p[wr], hand_end, shape.r_hand, f"{side}_hand", (wr,)),
+            Capsule(p[hi], p[kn], shape.r_thigh, f"{side}_thigh", (hi, kn)),
+            Capsule(p[kn], p[an], shape.r_shank, f"{side}_shank", (kn, an)),
+            Capsule(heel, toe, shape.r_foot, f"{side}_foot", (an,)),
+        ]
+    return tuple(body)

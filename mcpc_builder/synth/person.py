@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 
 from ..geometry import rot_x, rot_y, rot_z
-from .body import (J, BodyShape, Capsule, Person3D, _transform_body, body_lowest_point,
-                   forward_kinematics, sample_body)
+from .body import (J, BodyShape, Capsule, Person3D, _transform_body, body_from_joints,
+                   body_lowest_point, forward_kinematics, sample_body)
+from .pose_library import PoseLibrary, placed_pose
 from .pose_families import _u, sample_pose_angles
 
 def build_person(rng: np.random.Generator, pose: str, height: float, is_child: bool,
@@ -64,3 +65,19 @@ def _seat(joints: np.ndarray, shape: BodyShape) -> Capsule:
     back = hips[:2] - 0.15 * (knees[:2] - hips[:2])
     return Capsule(np.array([back[0], back[1], r]), np.array([back[0], back[1], seat_top - r]), r,
                    "seat", ())
+
+
+def build_library_person(rng: np.random.Generator, library: PoseLibrary, index: int,
+                         height: float, is_child: bool, yaw: float, position_xy: np.ndarray
+                         ) -> Person3D:
+    """A person in library pose ``index``, scaled to ``height``, turned by ``yaw``, its pelvis
+    above ``position_xy``. The library's floor becomes the ground (airborne poses stay airborne;
+    contacts keep the library's few-centimetre errors). ``pose`` is the library's activity."""
+    shape = sample_body(rng, height, is_child)
+    joints, extras = placed_pose(library, index, height, yaw)
+    t = np.array([position_xy[0], position_xy[1], 0.0])
+    joints = joints + t
+    extras = {k: v + t for k, v in extras.items()}
+    body = body_from_joints(joints, shape, extras)
+    activity = str(library.activity[index]) or "library"
+    return Person3D(joints, activity, is_child, height, body, None, shape)

@@ -9,7 +9,8 @@ import numpy as np
 
 from .body import J, NUM_POINTS, Person3D, footprint_radius
 from .camera import Camera, look_at_camera, project_camera
-from .person import build_person
+from .person import build_library_person, build_person
+from .pose_library import load_pose_library
 from .pose_families import _u
 from .visibility import visibility
 from .worlds import WorldConfig
@@ -73,12 +74,23 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
     group = np.array([d0 * math.sin(a0), d0 * math.cos(a0)])
     pose_names = [p for p, _ in config.pose_weights]
     pose_w = [w for _, w in config.pose_weights]
+    library = load_pose_library(config.poses) if config.poses is not None else None
     people: list[Person3D] = []
     radii: list[float] = []
     for _ in range(count):
         is_child = bool(rng.random() < config.child_fraction)
         stature = _u(rng, *(config.child_height if is_child else config.adult_height))
         pose = pose_names[_choice(rng, pose_w)]
+        # Draws only when a library is configured, so the default world's stream is unchanged.
+        lib_index = None
+        if library is not None and rng.random() < config.pose_library_fraction:
+            lib_index = int(rng.integers(len(library)))
+
+        def make(xy):
+            if lib_index is not None:
+                return build_library_person(rng, library, lib_index, stature, is_child, yaw, xy)
+            return build_person(rng, pose, stature, is_child, yaw, xy)
+
         yaw = _u(rng, -math.pi, math.pi)
         for _attempt in range(20):
             xy = group + rng.normal(0.0, config.group_spread * (1 if people else 0.3), 2)
@@ -86,7 +98,7 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
             ang = math.atan2(xy[0], xy[1])
             if not (lo <= dist <= hi and abs(ang) < 0.9 * half_fov + 0.1):
                 continue
-            person = build_person(rng, pose, stature, is_child, yaw, xy)
+            person = make(xy)
             r = footprint_radius(person)
             ok = all(np.linalg.norm(person.joints_world[J["pelvis"], :2]
                                     - q.joints_world[J["pelvis"], :2]) > r + rq + 0.05
@@ -99,7 +111,7 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
             if not people:  # nobody placed yet: put the first person at the group centre
                 d = float(np.clip(np.hypot(*group), lo, hi))
                 xy = group / np.hypot(*group) * d
-                person = build_person(rng, pose, stature, is_child, yaw, xy)
+                person = make(xy)
                 people.append(person)
                 radii.append(footprint_radius(person))
     # Aim at the group's mid-body height, with jitter so people are not always centred.

@@ -34,6 +34,10 @@ class WorldConfig:
         image_sizes: (width, height) choices.
         distance: range of the person's distance from the camera (ground-plane distance).
         group_spread: standard deviation of people around the group centre.
+        poses: path of a pose library (``.npz``, see ``pose_library``) or None (pose families
+            only). A relative path in a YAML world is relative to that YAML file.
+        pose_library_fraction: with ``poses``, the probability that a person takes a library pose
+            (scaled to their stature, turned to a random heading) instead of a pose family.
     """
 
     people_count_weights: tuple[float, ...] = (0.42, 0.26, 0.16, 0.1, 0.06)
@@ -53,6 +57,8 @@ class WorldConfig:
                                                 (427, 640))
     distance: tuple[float, float] = (2.0, 15.0)
     group_spread: float = 1.2
+    poses: str | None = None
+    pose_library_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         names = {p for p, _ in self.pose_weights}
@@ -61,6 +67,10 @@ class WorldConfig:
             raise ValueError(f"WorldConfig: unknown poses {sorted(unknown)}; known: {POSES}")
         if not self.people_count_weights or min(self.people_count_weights) < 0:
             raise ValueError("WorldConfig: people_count_weights must be non-negative")
+        if not 0.0 <= self.pose_library_fraction <= 1.0:
+            raise ValueError("WorldConfig: pose_library_fraction must be in [0, 1]")
+        if self.poses is not None and not isinstance(self.poses, str):
+            object.__setattr__(self, "poses", str(self.poses))
 
     @classmethod
     def from_dict(cls, data: dict) -> "WorldConfig":
