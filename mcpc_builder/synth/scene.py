@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .body import J, NUM_POINTS, Person3D, footprint_radius
+from .body import J, NUM_POINTS, Person3D, _transform_body, footprint_radius
 from .camera import Camera, look_at_camera, project_camera
+from .ground import FLAT, Ground, sample_ground
 from .person import build_library_person, build_person
 from .pose_library import load_pose_library
 from .pose_families import _u
@@ -23,11 +24,14 @@ class Scene:
         camera: the camera.
         people: the people (mutually non-overlapping on the ground).
         indoor: the renderer draws a floor and a back wall instead of ground and sky.
+        ground: the ground surface people stand on (flat z = 0 unless the world has steps or
+            slopes).
     """
 
     camera: Camera
     people: list[Person3D]
     indoor: bool = False
+    ground: Ground = FLAT
 
     def joints_camera(self) -> np.ndarray:
         """(P, 22, 3) float64 camera-frame metres."""
@@ -75,6 +79,10 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
     pose_names = [p for p, _ in config.pose_weights]
     pose_w = [w for _, w in config.pose_weights]
     library = load_pose_library(config.poses) if config.poses is not None else None
+    realism = config.realism
+    default_person = realism == type(realism)()
+    # Draws only for uneven worlds, so the default world's random stream is unchanged.
+    ground = FLAT if config.ground.flat else sample_ground(rng, config.ground, group)
     people: list[Person3D] = []
     radii: list[float] = []
     for _ in range(count):
@@ -88,8 +96,12 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
 
         def make(xy):
             if lib_index is not None:
-                return build_library_person(rng, library, lib_index, stature, is_child, yaw, xy)
-            return build_person(rng, pose, stature, is_child, yaw, xy)
+                person = build_library_person(rng, library, lib_index, stature, is_child, yaw,
+                                              xy, realism)
+            else:
+                person = build_person(rng, pose, stature, is_child, yaw, xy,
+                                      None if default_person else realism)
+            return person if ground is FLAT else _on_ground(person, ground)
 
         yaw = _u(rng, -math.pi, math.pi)
         for _attempt in range(20):
@@ -120,7 +132,8 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
         target[2] = np.mean([0.5 * p.joints_world[:, 2].max() for p in people]) + 0.2
     else:
         target = np.array([group[0], group[1], 1.0])
-    centre = np.array([0.0, 0.0, cam_h])
+    centre = np.array([0.0, 0.0, cam_h + (0.0 if ground is FLAT else float(ground.height(
+        np.zeros(2))))])
     fwd = target - centre
     yaw_c = math.atan2(fwd[0], fwd[1]) + math.radians(_u(rng, -1, 1) * config.yaw_jitter)
     pitch = math.atan2(fwd[2], math.hypot(fwd[0], fwd[1])) + math.radians(
@@ -129,4 +142,12 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig(),
                               math.cos(yaw_c) * math.cos(pitch), math.sin(pitch)])
     roll = math.radians(_u(rng, -1, 1) * config.camera_roll)
     camera = look_at_camera(centre, look, roll, K, width, height)
-    return Scene(camera=camera, people=people, indoor=bool(rng.random() < 0.45))
+    return Scene(camera=camera, people=people, indoor=bool(rng.random() < 0.45), ground=ground)
+
+
+def _on_ground(person: Person3D, ground: Ground) -> Person3D:
+    """The person raised by the ground height under their pelvis."""
+    dz = float(ground.height(person.joints_world[J["pelvis"], :2]))
+    t = np.array([0.0, 0.0, dz])
+    return replace(person, joints_world=person.joints_world + t,
+                   body=_transform_body(person.body, np.eye(3), t))

@@ -83,17 +83,17 @@ def body_in_camera(person: Person3D, camera: Camera) -> tuple:
     return _transform_body(person.body, camera.R, camera.t)
 
 
-def occlusion(scene: Scene, tolerance: float = 0.01) -> np.ndarray:
-    """(P, 22) bool: True where a joint is hidden by a body part (self- or mutual occlusion).
+FURNITURE_PARTS = ("seat",)  # carried in a person's body but not part of it (chairs, stools)
 
-    A joint's own parts (those it is an end of, or lies inside) never hide it; any other part
-    hides it when the camera ray through the joint enters that part before the body surface over
-    the joint (the joint's depth minus its own radius, minus ``tolerance`` metres).
-    """
+
+def occlusion_causes(scene: Scene, tolerance: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """(P, 22) bool twice: joints hidden by the person's own body, and by anything else (other
+    people, furniture). See ``occlusion``; a joint can be both."""
     people = scene.people
-    out = np.zeros((len(people), NUM_POINTS), dtype=bool)
+    by_self = np.zeros((len(people), NUM_POINTS), dtype=bool)
+    by_other = np.zeros((len(people), NUM_POINTS), dtype=bool)
     if not people:
-        return out
+        return by_self, by_other
     bodies = [body_in_camera(p, scene.camera) for p in people]
     X = scene.joints_camera()
     for pi, person in enumerate(people):
@@ -110,8 +110,22 @@ def occlusion(scene: Scene, tolerance: float = 0.01) -> np.ndarray:
                     own[list(prim.points)] = True
                     own |= primitive_contains(prim, Xp)
                     hides &= ~own
-                out[pi] |= hides
-    return out
+                if qi == pi and prim.part not in FURNITURE_PARTS:
+                    by_self[pi] |= hides
+                else:
+                    by_other[pi] |= hides
+    return by_self, by_other
+
+
+def occlusion(scene: Scene, tolerance: float = 0.01) -> np.ndarray:
+    """(P, 22) bool: True where a joint is hidden by a body part (self- or mutual occlusion).
+
+    A joint's own parts (those it is an end of, or lies inside) never hide it; any other part
+    hides it when the camera ray through the joint enters that part before the body surface over
+    the joint (the joint's depth minus its own radius, minus ``tolerance`` metres).
+    """
+    by_self, by_other = occlusion_causes(scene, tolerance)
+    return by_self | by_other
 
 
 def visibility(scene: Scene) -> np.ndarray:
@@ -123,3 +137,15 @@ def visibility(scene: Scene) -> np.ndarray:
     inside = scene.camera.in_image(uv, z)
     occ = occlusion(scene)
     return np.where(inside, np.where(occ, 1, 2), 0).astype(np.uint8)
+
+
+def visibility_with_causes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """``visibility(scene)`` and (P, 22) bool: hidden by the person's own body and nothing else."""
+    if not scene.people:
+        empty = np.zeros((0, NUM_POINTS))
+        return empty.astype(np.uint8), empty.astype(bool)
+    uv, z = project_camera(scene.joints_camera(), scene.camera.K)
+    inside = scene.camera.in_image(uv, z)
+    by_self, by_other = occlusion_causes(scene)
+    vis = np.where(inside, np.where(by_self | by_other, 1, 2), 0).astype(np.uint8)
+    return vis, by_self & ~by_other

@@ -8,10 +8,12 @@ whose default keeps that world unchanged; the named YAML configs in ``worlds/`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config_io
+from .annotator import AnnotatorConfig
+from .ground import GroundConfig
 from .pose_families import POSES
 
 WORLDS_DIR = Path(__file__).with_name("worlds")
@@ -38,6 +40,18 @@ class WorldConfig:
             only). A relative path in a YAML world is relative to that YAML file.
         pose_library_fraction: with ``poses``, the probability that a person takes a library pose
             (scaled to their stature, turned to a random heading) instead of a pose family.
+        annotator: how the 2D keypoints and flags written to COCO / MPII files err (click noise
+            from COCO's OKS sigmas, visibility-flag mistakes); the default is exact.
+        body_proportions: ``fixed`` (one set of fractions of stature, a few % jitter) or
+            ``anthropometric`` (each segment drawn from published means and spreads,
+            ``anthropometry``).
+        length_spread, breadth_spread: multipliers of the anthropometric length and
+            breadth/girth spreads.
+        gait: ``synthetic`` (sinusoidal legs) or ``cycle`` (walking and running through a real
+            gait cycle with heel strike, toe-off, swing-foot lift and running flight; ``gait``).
+        seating: ``stool`` (a stool under the pelvis, feet on the floor) or ``chair`` (a chair of
+            ordinary height with backrest and legs; feet may dangle or stretch; ``chair``).
+        ground: steps and slopes under the people (``ground.GroundConfig``; default flat).
     """
 
     people_count_weights: tuple[float, ...] = (0.42, 0.26, 0.16, 0.1, 0.06)
@@ -59,6 +73,13 @@ class WorldConfig:
     group_spread: float = 1.2
     poses: str | None = None
     pose_library_fraction: float = 1.0
+    annotator: AnnotatorConfig = field(default_factory=AnnotatorConfig)
+    body_proportions: str = "fixed"
+    length_spread: float = 1.0
+    breadth_spread: float = 1.0
+    gait: str = "synthetic"
+    seating: str = "stool"
+    ground: GroundConfig = field(default_factory=GroundConfig)
 
     def __post_init__(self) -> None:
         names = {p for p, _ in self.pose_weights}
@@ -69,8 +90,21 @@ class WorldConfig:
             raise ValueError("WorldConfig: people_count_weights must be non-negative")
         if not 0.0 <= self.pose_library_fraction <= 1.0:
             raise ValueError("WorldConfig: pose_library_fraction must be in [0, 1]")
+        for name, allowed in (("body_proportions", ("fixed", "anthropometric")),
+                              ("gait", ("synthetic", "cycle")), ("seating", ("stool", "chair"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"WorldConfig: {name} must be one of {allowed}, "
+                                 f"got {getattr(self, name)!r}")
         if self.poses is not None and not isinstance(self.poses, str):
             object.__setattr__(self, "poses", str(self.poses))
+
+    @property
+    def realism(self):
+        """The per-person options (``person.Realism``) of this world."""
+        from .person import Realism
+
+        return Realism(self.body_proportions, self.length_spread, self.breadth_spread, self.gait,
+                       self.seating)
 
     @classmethod
     def from_dict(cls, data: dict) -> "WorldConfig":
