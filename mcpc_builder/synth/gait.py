@@ -10,7 +10,7 @@ ankle dorsiflexion positive):
   the hip is ~30 deg flexed at heel strike and extends to ~-10 deg at 50%; the knee flexes ~18 deg
   in loading response, extends to ~5 deg in mid-stance and reaches ~40 deg at toe-off (62%) and
   ~62 deg in mid-swing (73%); the ankle plantarflexes ~6 deg after heel strike, dorsiflexes to
-  ~12 deg in terminal stance (heel rise begins) and plantarflexes ~18 deg at toe-off.
+  ~10 deg in terminal stance (heel rise begins) and plantarflexes ~18 deg at toe-off.
 * **Running** -- Novacheck, "The biomechanics of running", Gait & Posture 7 (1998): stance ends at
   ~40% of the cycle, so there are two flight phases (40-50% and 90-100%) with both feet off the
   ground; knee ~40 deg mid-stance and ~95 deg in swing, hip ~-10 deg at toe-off, ~45 deg late
@@ -33,8 +33,13 @@ WALK = {
     "t": np.array([0.0, 0.07, 0.15, 0.30, 0.45, 0.50, 0.55, 0.62, 0.73, 0.85, 0.95, 1.0]),
     "hip": np.array([30.0, 27.0, 20.0, 8.0, -5.0, -10.0, -8.0, 5.0, 22.0, 30.0, 31.0, 30.0]),
     "knee": np.array([3.0, 12.0, 18.0, 7.0, 5.0, 9.0, 20.0, 40.0, 62.0, 40.0, 8.0, 3.0]),
-    "ankle": np.array([0.0, -6.0, 2.0, 6.0, 10.0, 12.0, 4.0, -18.0, -6.0, 2.0, 1.0, 0.0]),
+    "ankle": np.array([0.0, -6.0, 2.0, 6.0, 10.0, 5.0, -4.0, -18.0, -6.0, 2.0, 1.0, 0.0]),
 }
+# Published hip angles are thigh-to-pelvis; the pelvis is tilted forward by about this much
+# (Winter; Novacheck), while the skeleton's pelvis is upright: the thigh's angle from vertical is
+# the hip angle minus the tilt.
+WALK_PELVIC_TILT = 10.0
+RUN_PELVIC_TILT = 12.0
 WALK_STANCE = 0.62
 RUN = {
     "t": np.array([0.0, 0.15, 0.40, 0.50, 0.60, 0.70, 0.85, 0.95, 1.0]),
@@ -76,12 +81,13 @@ def gait_angles(rng: np.random.Generator, running: bool, phase: float | None = N
     ph = float(u(0.0, 1.0)) if phase is None else float(phase) % 1.0
     amp = float(u(0.85, 1.15))                 # stride length / speed
     phases = (ph, (ph + 0.5) % 1.0)
-    hip = tuple(amp * curve(table, "hip", p) + float(n(0, 2)) for p in phases)
+    tilt = RUN_PELVIC_TILT if running else WALK_PELVIC_TILT
+    hip = tuple(amp * curve(table, "hip", p) - tilt + float(n(0, 2)) for p in phases)
     knee = tuple(max(0.0, amp * curve(table, "knee", p) + float(n(0, 3))) for p in phases)
     ankle = tuple(curve(table, "ankle", p) + float(n(0, 2)) for p in phases)
     # Arms swing against the legs: each shoulder follows the opposite hip.
     arm = 0.45 if running else 0.35
-    shoulder = (arm * (hip[1] - 10.0), arm * (hip[0] - 10.0))
+    shoulder = (arm * hip[1], arm * hip[0])
     elbow = ((float(u(75, 100)), float(u(75, 100))) if running
              else (float(u(10, 35)), float(u(10, 35))))
     angles = PoseAngles(

@@ -140,7 +140,8 @@ def visibility(scene: Scene) -> np.ndarray:
 
 
 def visibility_with_causes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-    """``visibility(scene)`` and (P, 22) bool: hidden by the person's own body and nothing else."""
+    """``visibility(scene)`` and (P, 22) bool: in the image and hidden by the person's own body
+    and nothing else."""
     if not scene.people:
         empty = np.zeros((0, NUM_POINTS))
         return empty.astype(np.uint8), empty.astype(bool)
@@ -148,4 +149,4 @@ def visibility_with_causes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     inside = scene.camera.in_image(uv, z)
     by_self, by_other = occlusion_causes(scene)
     vis = np.where(inside, np.where(by_self | by_other, 1, 2), 0).astype(np.uint8)
-    return vis, by_self & ~by_other
+    return vis, by_self & ~by_other & (vis == 1)
