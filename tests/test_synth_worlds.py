@@ -248,3 +248,25 @@ def test_bvh_pose_library_is_read_with_pybvh_and_mapped_by_name(tmp_path):
     assert (X[2, B["left_knee"]] - X[2, B["left_hip"]]) @ fwd > 10.0
     people = sample_scene(np.random.default_rng(0), WorldConfig(poses=str(path))).people
     assert people and all(p.pose == "walk" for p in people)
+
+
+def test_new_world_fields_at_their_defaults_draw_the_default_world_byte_for_byte(tmp_path):
+    from mcpc_builder.synth import write_dataset
+
+    # Every realism field spelled out at its default value (as a YAML world would).
+    (tmp_path / "spelled.yaml").write_text(
+        "poses: null\npose_library_fraction: 1.0\nbody_proportions: fixed\n"
+        "length_spread: 1.0\nbreadth_spread: 1.0\ngait: synthetic\nseating: stool\n"
+        "ground: {step_probability: 0.0, slope_probability: 0.0}\n"
+        "annotator: {noise_scale: 0.0, self_hidden_marked_visible: 0.0}\n")
+    spelled = load_world(tmp_path / "spelled.yaml")
+    assert spelled == WorldConfig()
+    a = write_dataset("coco", tmp_path / "a", seed=5, n_images=3, config=WorldConfig())
+    b = write_dataset("coco", tmp_path / "b", seed=5, n_images=3, config=spelled)
+    for rel in ("annotations/person_keypoints_train2017.json",
+                "annotations/person_keypoints_val2017.json"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    # ... while a realistic world draws a different dataset from the same seed.
+    c = write_dataset("coco", tmp_path / "c", seed=5, n_images=3, config=load_world("dev"))
+    rel = "annotations/person_keypoints_train2017.json"
+    assert (a / rel).read_bytes() != (c / rel).read_bytes()
