@@ -1,4 +1,4 @@
-"""The synthetic world's pinhole camera (OpenCV axes: x right, y down, z forward; pixels 0-based)."""
+"""The synthetic world's pinhole camera (OpenCV axes: x right, y down, z forward; 0-based px)."""
 
 from __future__ import annotations
 
