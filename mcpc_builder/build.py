@@ -659,6 +659,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from .errors import check_number
+
+    check_number("--workers", args.workers, low=1)
+    check_number("--shard-size", args.shard_size, low=1)
+    check_number("--max-persons-per-image", args.max_persons_per_image, low=1)
     roots = {"coco": args.coco_root, "mpii": args.mpii_root}
     roots = {k: v for k, v in roots.items() if v}
     config = PriorConfig.from_yaml(args.config) if args.config else PriorConfig()

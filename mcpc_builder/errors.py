@@ -62,6 +62,21 @@ class UsageError(ValueError):
     """Command-line options that cannot work together (argparse checks each one alone)."""
 
 
+def check_number(option: str, value, low=None, high=None, what: str = "") -> None:
+    """Refuse a command-line number outside ``[low, high]`` (or not finite) with one
+    ``UsageError`` naming the option: ``--workers: must be at least 1, got 0``."""
+    import math
+
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{option}: must be a finite number, got {value}")
+    if low is not None and value < low:
+        raise UsageError(f"{option}: must be at least {low}{what}, got {value}")
+    if high is not None and value > high:
+        raise UsageError(f"{option}: must be at most {high}{what}, got {value}")
+
+
 # errno -> what the user should read; the OS words ("No space left on device") follow the file.
 _KNOWN_ERRNO = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR,
                 errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE,

@@ -126,6 +126,8 @@ def _arrow(ax, a, b, label: int, prior: str, confidence: float) -> None:
 def preview(build_dir, out, n: int = 8) -> list[Path]:
     """Write up to ``n`` PNGs of labelled images of a build; returns their paths."""
     build_dir, out = Path(build_dir), Path(out)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
     manifest, persons, pairs = load_build(build_dir)   # refuses a missing or altered build
     out.mkdir(parents=True, exist_ok=True)
     roots = contract.source_roots(manifest, build_dir / contract.MANIFEST_NAME)
@@ -157,6 +159,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from .errors import check_number
+
+    check_number("--n", args.n, low=1)  # before anything is read or created
     for png in preview(args.build, args.out, args.n):
         print(png)
     return 0

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import check_number, cli_entry
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from wsp_model.cli import relaunch_under_torchrun, under_launcher
     from wsp_model.pose3d_data import resolve_root
 
+    check_number("--gpus", args.gpus, low=0)
     if args.gpus >= 1 and not under_launcher():
         resolve_root(args.dataset, args.data_root)  # make the default data once, before N ranks
         return relaunch_under_torchrun("pipelines.finetune",

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from mcpc_builder import config_io
-from mcpc_builder.errors import cli_entry, run_torchrun
+from mcpc_builder.errors import check_number, cli_entry, run_torchrun
 
 from .config import PretrainConfig, load_config, replace
 
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser, mcpc_required: bool = True) -
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
+    check_number("--gpus", args.gpus, low=0)  # before the config or any data is read
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(PretrainConfig, path)
     cfg = config_io.apply_overrides(cfg, args.set)  # each value typed for its field

@@ -16,13 +16,31 @@ interrupted run never leaves a half-written dataset. A non-empty DIR is refused 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ..errors import DataError
 from . import FORMATS, write_dataset
+
+
+@contextlib.contextmanager
+def _naming(path):
+    """Errors that already name their file (``DataError``, ``ConfigError``, our own
+    ``FileNotFoundError("<file>: ...")``, an OSError with a file name) pass through for the one
+    error line; a plain ValueError / TypeError gets ``path`` in front, once."""
+    try:
+        yield
+    except DataError:
+        raise
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        if text.startswith(f"{path}:"):
+            raise DataError(path, text[len(str(path)) + 1:].strip()) from None
+        raise DataError(path, text) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,17 +80,18 @@ def run(args: argparse.Namespace) -> int:
         from .pose_library import load_pose_library
         from .worlds import load_world
 
-        try:
+        with _naming(args.world):
             config = load_world(args.world)
-            if args.poses is not None:
-                config = replace(config, poses=str(args.poses.resolve()))
-            if config.poses is not None:
+        if args.poses is not None:
+            config = replace(config, poses=str(args.poses.resolve()))
+        if config.poses is not None:
+            with _naming(config.poses):
                 load_pose_library(config.poses)  # a bad library fails here, not mid-dataset
-        except (OSError, ValueError, TypeError) as err:
-            print(f"mcpc-build synth: error: {args.world or args.poses}: {err}", file=sys.stderr)
-            return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as err:  # name --out, not the temporary sibling the OS refused
+        raise DataError(out, f"cannot write here ({err.strerror or err})") from None
     start = time.perf_counter()
     try:
         write_dataset(args.format, tmp, seed=args.seed, n_images=args.n_images,

@@ -11,12 +11,13 @@ scene from the side along the camera's depth axis (camera height and pitch, peop
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import atomic
+from ..errors import check_number
+from .cli import _naming
 from ..joints import BODY_POINTS, MCPC21
 from .render import render_scene
 from .scene import sample_scene
@@ -24,6 +25,7 @@ from .visibility import visibility
 
 EDGES = [(BODY_POINTS.index(a), BODY_POINTS.index(b)) for a, b in MCPC21.edge_names]
 SIDE_COLOURS = {"left": "#1f77ff", "right": "#ff7f0e", "centre": "#2ca02c"}
+MAX_PEOPLE = 50  # one scene to look at; more people only slows the drawing down
 PERSON_COLOURS = ("#d62728", "#9467bd", "#17becf", "#bcbd22", "#e377c2", "#8c564b", "#7f7f7f")
 
 
@@ -36,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("scene.png"), help="PNG to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the scene")
     parser.add_argument("--people", type=int, default=None,
-                        help="number of people (default: drawn like the datasets)")
+                        help=f"number of people, 1 to {MAX_PEOPLE} (default: drawn like the "
+                             "datasets)")
     parser.add_argument("--world", default=None,
                         help="synthetic world: default | dev | held_out | a WorldConfig YAML")
     parser.add_argument("--poses", type=Path, default=None, help="pose library (.npz)")
@@ -110,7 +113,7 @@ def draw_scene_figure(scene, image_bgr: np.ndarray, out: Path) -> Path:
     lo, hi = pts.min(0) - 1.5, pts.max(0) + 1.5
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")  # "datalim" would fight the fixed limits
     ax.set_xlabel("world x (m)")
     ax.set_ylabel("world y (m)")
     ax.set_title("top view")
@@ -152,13 +155,11 @@ def run(args: argparse.Namespace) -> int:
 
     from .worlds import load_world
 
-    try:
+    check_number("--people", args.people, low=1, high=MAX_PEOPLE)
+    with _naming(getattr(args, "world", None)):
         config = load_world(getattr(args, "world", None))
-        if getattr(args, "poses", None) is not None:
-            config = replace(config, poses=str(args.poses.resolve()))
-    except (OSError, ValueError, TypeError) as err:
-        print(f"mcpc-build render: error: {err}", file=sys.stderr)
-        return 2
+    if getattr(args, "poses", None) is not None:
+        config = replace(config, poses=str(args.poses.resolve()))
     rng = np.random.default_rng(args.seed)
     scene = sample_scene(rng, config, n_people=args.people)
     rendering = render_scene(scene, rng)
