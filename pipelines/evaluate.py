@@ -32,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcpc_builder.errors import DataError
+    from mcpc_builder.errors import DataError, check_number
     from wsp_model.evaluate import evaluate
+
+    check_number("--batch-size", args.batch_size, low=1)
+    check_number("--figures", args.figures, low=0)
 
     ckpt = Path(args.checkpoint)
     if not ckpt.exists():

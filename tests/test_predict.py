@@ -50,9 +50,9 @@ def test_predict_rejects_bad_inputs(checkpoint, tmp_path, capsys):
     assert predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"),
                          "--image", str(tmp_path / "missing.jpg")]) == 2
     assert "not a readable image" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"), "--image",
-                      str(checkpoint / "person.jpg"), "--bbox", "1,2,3"])
+    assert predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"), "--image",
+                         str(checkpoint / "person.jpg"), "--bbox", "1,2,3"]) == 2
+    assert "--bbox: expected 4 numbers" in capsys.readouterr().err
     torch.save({"model": {}, "meta": {"kind": "pretrain"}}, tmp_path / "pre.pt")
     assert predict.main(["--checkpoint", str(tmp_path / "pre.pt"), "--image",
                          str(checkpoint / "person.jpg")]) == 2
@@ -103,3 +103,24 @@ def test_predict_refuses_a_crafted_checkpoint_without_running_it(checkpoint, tmp
                          str(checkpoint / "person.jpg")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"wsp-predict: error: {tmp_path / 'crafted.pt'}: refused") and not marker.exists()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--bbox", "5000,5000,10,10", "lies outside the 160x120 image"),
+    ("--bbox", "-50,10,20,20", "lies outside the 160x120 image"),
+    ("--bbox", "nan,1,10,10", "expected finite numbers"),
+    ("--bbox", "10,10,0,20", "width and height must be > 0"),
+    ("--focal", "0", "expected a finite focal length > 0"),
+    ("--focal", "-100", "expected a finite focal length > 0"),
+    ("--focal", "nan", "expected a finite focal length > 0"),
+    ("--focal", "inf", "expected a finite focal length > 0"),
+])
+def test_predict_refuses_a_box_off_the_image_and_a_bad_focal_naming_the_option(
+        checkpoint, tmp_path, capsys, option, value, words):
+    out = tmp_path / "result"
+    rc = predict.main(["--checkpoint", str(checkpoint / "ckpt.pt"), "--image",
+                       str(checkpoint / "person.jpg"), f"{option}={value}", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"wsp-predict: error: {option}: ") and words in err
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from mcpc_builder import atomic, joints
+from mcpc_builder.errors import DataError
 
 from . import metrics
 from .checkpoint import load_checkpoint
@@ -140,15 +141,22 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = 
     The checkpoint is read with ``weights_only=True`` (``checkpoint.load_checkpoint``).
     """
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    model, meta = load_finetuned(load_checkpoint(checkpoint))
+    ckpt = load_checkpoint(checkpoint)
+    kind = ckpt.get("meta", {}).get("kind") if isinstance(ckpt.get("meta"), dict) else None
+    if kind != "finetune":
+        what = ("a pre-training checkpoint" if kind == "pretrain"
+                else f"not a fine-tuned checkpoint (meta.kind {kind!r})")
+        raise DataError(checkpoint, f"{what}; evaluate needs a fine-tuned one "
+                                    "(make finetune, or python -m pipelines.finetune)")
+    model, meta = load_finetuned(ckpt)
     dataset = dataset or meta["dataset"]
     root = None
     if records is None:
         root = resolve_root(dataset, data_root)
         records = load_records(dataset, root, "test")
     if records.layout != meta["layout"]:
-        raise ValueError(f"checkpoint predicts {meta['layout']} joints but {dataset} uses "
-                         f"{records.layout}")
+        raise DataError(checkpoint, f"predicts {meta['layout']} joints but {dataset} uses "
+                                    f"{records.layout}")
     crop = CropConfig(**meta["crop"])
     pred, gt = predict_records(model, records, crop, batch_size)
     report = report_for(dataset, pred, gt, records)

@@ -26,17 +26,33 @@ import numpy as np
 import torch
 
 from mcpc_builder import atomic, joints
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import UsageError, cli_entry
 
 
-def parse_bbox(text: str) -> np.ndarray:
+def parse_bbox(text: str, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """``x,y,w,h`` -> array; ``UsageError`` naming ``--bbox`` unless it is four finite numbers with
+    w, h > 0 and (given ``image_size`` = (width, height)) the box overlaps the image."""
     try:
         box = np.array([float(v) for v in text.split(",")], dtype=np.float64)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--bbox must be x,y,w,h numbers, got {text!r}") from None
-    if box.shape != (4,) or box[2] <= 0 or box[3] <= 0:
-        raise argparse.ArgumentTypeError(f"--bbox must be x,y,w,h with w, h > 0, got {text!r}")
+        raise UsageError(f"--bbox: expected x,y,w,h numbers, got {text!r}") from None
+    if box.shape != (4,):
+        raise UsageError(f"--bbox: expected 4 numbers x,y,w,h, got {text!r}")
+    if not np.isfinite(box).all():
+        raise UsageError(f"--bbox: expected finite numbers, got {text!r}")
+    if box[2] <= 0 or box[3] <= 0:
+        raise UsageError(f"--bbox: width and height must be > 0, got {text!r}")
+    if image_size is not None:
+        w, h = image_size
+        if box[0] >= w or box[1] >= h or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
+            raise UsageError(f"--bbox: {text} lies outside the {w}x{h} image")
     return box
+
+
+def check_focal(focal: float | None) -> None:
+    """``UsageError`` naming ``--focal`` unless it is a finite number > 0 (or not given)."""
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise UsageError(f"--focal: expected a finite focal length > 0 in pixels, got {focal}")
 
 
 @torch.no_grad()
@@ -102,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="fine-tuned checkpoint (make finetune)")
     parser.add_argument("--image", required=True)
-    parser.add_argument("--bbox", type=parse_bbox, default=None, help="person box x,y,w,h in pixels")
-    parser.add_argument("--focal", type=float, default=None, help="focal length, px")
+    parser.add_argument("--bbox", default=None,
+                        help="person box x,y,w,h in pixels (w, h > 0, overlapping the image)")
+    parser.add_argument("--focal", type=float, default=None, help="focal length, px (> 0)")
     parser.add_argument("--out", default=None, help="output prefix (default: next to the image, "
                                                     "<image stem>_3d)")
     args = parser.parse_args(argv)
+    check_focal(args.focal)
+    if args.bbox is not None:
+        parse_bbox(args.bbox)  # before the checkpoint is read; the image bounds once it is
     from .checkpoint import CheckpointError, load_checkpoint
     from .head3d import load_finetuned
     from .provenance import checkpoint_training_data
@@ -119,12 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     if image is None:
         print(f"wsp-predict: error: {img_path}: not a readable image", file=sys.stderr)
         return 2
+    bbox = None if args.bbox is None else parse_bbox(args.bbox, (image.shape[1], image.shape[0]))
     try:
         model, meta = load_finetuned(load_checkpoint(ckpt))
     except (CheckpointError, ValueError) as err:
         print(f"wsp-predict: error: {err}", file=sys.stderr)
         return 2
-    result = predict_image(model, meta, image, args.bbox, args.focal)
+    result = predict_image(model, meta, image, bbox, args.focal)
     trained = checkpoint_training_data(meta)
     layout = joints.LAYOUTS[meta["layout"]]
     prefix = Path(args.out) if args.out else img_path.with_name(img_path.stem + "_3d")
