@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import UsageError, check_number, cli_entry
 
 TRAIN2017 = {"images": 118287, "images_with_people": 56599, "people_labelled": 149813,
              "people_unlabelled": 112652}
@@ -237,6 +237,10 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-fraction", type=float, default=0.05,
                         help="share of the images the per-person baseline runs on")
     args = parser.parse_args(argv)
+    for option, value in (("--scale", args.scale), ("--baseline-fraction", args.baseline_fraction)):
+        if not (np.isfinite(value) and value > 0):
+            raise UsageError(f"{option}: expected a finite number > 0, got {value}")
+    check_number("--baseline-fraction", args.baseline_fraction, high=1)
     out = Path(args.out)
     ann = out / "coco" / "annotations" / "person_keypoints_train2017.json"
     spec_file = out / "coco" / "spec.json"

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from mcpc_builder import atomic
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import check_number, cli_entry
 from wsp_model.config import PretrainConfig, load_config
 from wsp_model.engine import to_device, train
 from wsp_model.sampler import StreamBatchSampler
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="best-of repeats of each loader figure")
     p.add_argument("--r50", action="store_true", help="also ResNet-50 @256 on CPU (slow)")
     args = p.parse_args(argv)
+    for option in ("--batches", "--steps", "--repeats"):
+        check_number(option, getattr(args, option[2:]), low=1)
+    check_number("--workers", args.workers, low=1)  # the multi-worker run
 
     from pipelines.pretrain import ensure_build
 
