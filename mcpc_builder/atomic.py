@@ -1,13 +1,17 @@
 """Write-then-rename: every output file appears whole or not at all.
 
 A temporary sibling ``.<name>.<pid>.tmp`` is written and ``os.replace``d onto the target, so a
-killed process leaves at most a dot-file that ``writer`` recognises and clears.
+killed process leaves at most a dot-file that ``writer`` recognises and clears. A write that fails
+(disk full, quota, a library error while encoding) removes its temporary; an ``OSError`` is raised
+again naming the target ``path`` (``<path>: No space left on device``), not the temporary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
@@ -19,17 +23,44 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
 
 
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """``with replacing(path) as tmp:`` write ``tmp``; on success it is renamed onto ``path``.
+
+    On any failure the temporary is removed; an ``OSError`` comes back as the same error (same
+    errno and words) naming ``path``."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError) and not isinstance(err, _keep_as_is()):
+            if err.errno is not None:
+                raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) \
+                    from err
+            from .errors import DataError
+
+            raise DataError(path, f"cannot write ({err})") from err
+        raise
+
+
+def _keep_as_is() -> tuple[type[BaseException], ...]:
+    """OSError subclasses that are not about the file (e.g. DataError is not an OSError)."""
+    return (BlockingIOError, ChildProcessError, ProcessLookupError, InterruptedError)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (parents created); ``fsync`` before the rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    with open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         if fsync:
             fh.flush()
             os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
 
 
@@ -43,11 +74,8 @@ def save_npz(path: str | os.PathLike, **arrays) -> Path:
     import numpy as np
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)  # a file object: np.savez would append ".npz" to a name
     return path
 
 
@@ -56,11 +84,9 @@ def save_figure(fig, path: str | os.PathLike, dpi: float | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
     try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     finally:
         plt.close(fig)
-    os.replace(tmp, path)
     return path

@@ -8,7 +8,6 @@ reader never sees half a file; the manifest is written last, so a build director
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -159,14 +158,8 @@ PERSONS_OPTIONS = dict(compression="zstd", compression_level=1, use_dictionary=F
 def write_parquet(out: Path, rel: str, table: pa.Table, **options) -> dict:
     """Write ``out/rel`` atomically; returns the manifest entry {file, rows, bytes, sha256}."""
     path = out / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.temp_path(path)
-    try:
+    with atomic.replacing(path) as tmp:  # a failed write (disk full, ...) leaves no temporary
         pq.write_table(table, tmp, row_group_size=1 << 20, **options)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # a failed write (disk full, ...) leaves no temporary behind
-            tmp.unlink()
     return {"file": rel, "rows": table.num_rows, "bytes": path.stat().st_size,
             "sha256": file_sha256(path)}
 

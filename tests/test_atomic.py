@@ -1,8 +1,12 @@
+import errno
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from mcpc_builder import atomic  # noqa: E402
 
@@ -27,3 +31,42 @@ def test_save_npz_keeps_the_exact_name(tmp_path):
     atomic.save_npz(tmp_path / "gt.npz", a=np.arange(3))
     assert np.array_equal(np.load(tmp_path / "gt.npz")["a"], np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["gt.npz"]
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: atomic.write_json(p, {"x": 1}),
+    lambda p: atomic.save_npz(p, a=np.arange(3)),
+    lambda p: atomic.save_figure(plt.figure(), p),
+])
+def test_a_full_disk_removes_the_temporary_and_names_the_target(tmp_path, monkeypatch, write):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")  # the previous file stays whole
+    monkeypatch.setattr(atomic.os, "replace", _disk_full)  # the last step of every write
+    with pytest.raises(OSError) as caught:
+        write(target)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert target.read_bytes() == b"old"
+
+
+def test_a_full_disk_mid_write_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    import io
+
+    from mcpc_builder.errors import report
+
+    class FullFile(io.FileIO):
+        def write(self, data):
+            _disk_full()
+
+    monkeypatch.setattr("builtins.open", lambda f, mode="r", *a, **k: FullFile(f, mode.replace("b", "")))
+    target = tmp_path / "x.json"
+    with pytest.raises(OSError) as caught:
+        atomic.write_json(target, {"x": 1})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary
+    assert report("prog", caught.value) == 2
+    assert capsys.readouterr().err == f"prog: error: {target}: No space left on device\n"

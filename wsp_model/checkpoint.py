@@ -34,14 +34,8 @@ class CheckpointError(DataError):
 def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
     """``torch.save(obj)`` to ``path`` atomically (temp sibling, then ``os.replace``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.temp_path(path)
-    try:
+    with atomic.replacing(path) as tmp:  # a failed save leaves no temporary behind
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
