@@ -1,6 +1,7 @@
 """The training engine: data stream division, LR schedule, exact resume, NaN guard, DDP, the run
 folder's trust checks (lock, resume checks, no readable image), TensorBoard, worker lifetime."""
 
+import fcntl
 import math
 import os
 import shutil
@@ -199,18 +200,28 @@ def test_a_resume_on_another_build_is_refused(build, tmp_path):
     assert engine.load_checkpoint(run / "checkpoint.pt")["step"] == 2
 
 
-def test_a_second_writer_on_a_run_folder_is_refused_and_a_stale_lock_is_taken_over(build, tmp_path):
+def test_a_second_writer_on_a_run_folder_is_refused_and_a_killed_holders_lock_is_not_stale(
+        build, tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")   # a live process
-    with pytest.raises(RunLockedError, match=f"pid {os.getppid()}"):
-        train(PretrainTask(build, TINY), TINY.train, run, meta={"config": {"x": 1}})
-    assert sorted(p.name for p in run.iterdir()) == [".lock"]                # nothing written
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (run / ".lock").write_text(f"{dead} {socket.gethostname()}\n")          # its owner is gone
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from mcpc_builder.contract import acquire_lock\n"
+         "with acquire_lock(sys.argv[1], 'training'):\n"
+         "    print('held', flush=True); time.sleep(60)\n", str(run)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=f"in use by process {holder.pid} on "
+                                                 f"{socket.gethostname()} \\(training\\)"):
+            train(PretrainTask(build, TINY), TINY.train, run, meta={"config": {"x": 1}})
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]            # nothing written
+    finally:
+        holder.kill()                                                         # kill -9
+        holder.wait()
     result = train(PretrainTask(build, TINY), replace(TINY.train, max_steps=2), run)
-    assert result.step == 2 and not (run / ".lock").exists()                 # released at the end
+    assert result.step == 2                                                   # not stale
+    with open(run / ".lock") as fh:                                           # released at the end
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _copy_build(build, dest):

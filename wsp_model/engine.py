@@ -37,8 +37,9 @@ A *task* says what is trained; the engine says how::
 
 The run folder
 --------------
-``train`` holds ``run_dir/.lock`` while it runs (``run_lock``): a second process on the same
-folder stops with ``RunLockedError``. Before anything is written it checks a resume: the
+``train`` holds ``run_dir/.lock`` while it runs (``run_lock``, the data contract's ``flock``
+folder lock; under torchrun only rank 0, the writer, takes it): a second process on the same
+folder stops with ``RunLockedError``; a killed holder's lock is gone with it. Before anything is written it checks a resume: the
 checkpoint must load safely, and its stored config and data must be this run's (``meta`` equal,
 build manifest hash equal when ``meta["build_dir"]`` names a build; the train config equal except
 ``RESUME_MAY_CHANGE``), else ``ResumeMismatchError`` lists the differences and nothing in the

@@ -1,100 +1,48 @@
-"""One writer per run folder: a lock file made with ``O_CREAT | O_EXCL`` holding the owner's pid.
+"""One writer per run folder: the data contract's folder lock (``contract.acquire_lock``).
 
 A second training process pointed at the same run folder would interleave checkpoints and logs;
-``RunLock`` refuses it with one line naming the folder and the owner. A lock left by a process that
-no longer runs on this host (killed with -9, machine crash) is stale and taken over.
-
-(Interim: the data-contract module is to export one lock helper for build folders and run
-folders alike; this module can then delegate to it.)
+it is refused with one line naming the folder and the holder (pid, host). The lock is
+``fcntl.flock`` on ``<run>/.lock``: the kernel drops it when its process ends, ``kill -9``
+included, so a lock is never stale. The file stays in place (it holds the last holder's pid and
+host, for the message). This module only gives the engine an ``acquire`` / ``release`` object
+around that one implementation, which build folders use too.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
-import socket
 from pathlib import Path
 
-from mcpc_builder.errors import DataError
+from mcpc_builder.contract import LOCK_NAME, FolderLocked, acquire_lock
 
-LOCK_NAME = ".lock"
-
-
-class RunLockedError(DataError):
-    """Another live process holds the run folder."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+RunLockedError = FolderLocked  # the name the engine exports
+__all__ = ["LOCK_NAME", "RunLock", "RunLockedError"]
 
 
 class RunLock:
-    """``with RunLock(run_dir): ...`` holds ``run_dir/.lock`` for the block.
+    """``with RunLock(run_dir): ...`` (or ``acquire()`` / ``release()``) holds ``run_dir/.lock``."""
 
-    The file holds ``<pid> <hostname>``. Acquiring fails with ``RunLockedError`` while that pid
-    is alive on this host (or the lock comes from another host, which cannot be checked); a lock
-    whose pid is gone is removed and taken.
-    """
-
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, what: str = "training"):
         self.path = Path(run_dir) / LOCK_NAME
-        self.held = False
+        self.what = what
+        self._stack: contextlib.ExitStack | None = None
 
-    def _owner(self) -> tuple[int | None, str]:
-        try:
-            pid, _, host = self.path.read_text().strip().partition(" ")
-            return int(pid), host
-        except (OSError, ValueError):
-            return None, ""
+    @property
+    def held(self) -> bool:
+        return self._stack is not None
 
     def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = f"{os.getpid()} {socket.gethostname()}"
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid, host = self._owner()
-                same_host = host in ("", socket.gethostname())
-                if pid is not None and same_host and not _alive(pid):
-                    try:  # stale: its owner is gone
-                        self.path.unlink()
-                    except FileNotFoundError:
-                        pass
-                    continue
-                if pid is None:  # being written right now, or garbage: do not guess
-                    raise RunLockedError(self.path.parent, f"run folder is locked ({self.path} "
-                                         "exists; delete it if no training uses this folder)")
-                raise RunLockedError(
-                    self.path.parent, f"another training process (pid {pid}"
-                    f"{'' if same_host else ' on ' + host}) is writing this run folder; wait for "
-                    f"it to finish or use another output folder (lock file {self.path})")
-            except OSError as err:
-                if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-                    raise RunLockedError(self.path.parent, "run folder is not writable "
-                                         f"({err.strerror})") from None
-                raise
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me + "\n")
-            self.held = True
-            return self
-        raise RunLockedError(self.path.parent, f"could not take the lock {self.path}")
+        if self._stack is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(acquire_lock(self.path.parent, self.what))
+            self._stack = stack
+        return self
 
     def release(self) -> None:
-        if self.held:
-            pid, _ = self._owner()
-            if pid == os.getpid():
-                try:
-                    self.path.unlink()
-                except FileNotFoundError:
-                    pass
-            self.held = False
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
 
     def __enter__(self) -> "RunLock":
         return self.acquire()
