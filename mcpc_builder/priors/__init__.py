@@ -18,6 +18,7 @@ from . import combine as combine_mod
 from . import cross_person, foot_contact, foreshortening
 from .config import RULE_NAMES, PriorConfig
 from .facing import facing
+from .lifting import lifting
 from .occlusion import occlusion
 from .cross_person import PersonOrder
 from .pairs import RULE_CODE, Pairs
@@ -96,6 +97,8 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         joint_level["facing"] = facing(kp, vis, scale, config)
     if "occlusion" in run:
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
+    if "lifting" in run:
+        joint_level["lifting"] = lifting(kp, labelled, scale, config)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.

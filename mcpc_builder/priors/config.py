@@ -152,8 +152,50 @@ class OcclusionConfig:
     confidence: float = 0.75
 
 
+@dataclass(frozen=True)
+class LiftingConfig:
+    """Within-person depth from the enumerated 3D lifts of the 2D skeleton (``lifting``).
+
+    height_over / height_under: the true standing height lies in
+        [scale / height_over, scale / height_under] (the scale estimate can overshoot when a
+        person's proportions exceed the standard ones, and undershoot when every segment is
+        foreshortened).
+    noise: annotation noise allowed on every bone's image length (x scale).
+    min_margin: a pair is labelled when z_a - z_b stays this far (x height) from 0 in every
+        surviving lift (0.03 H ~ 5 cm, the audit's tie tolerance).
+    max_twist_cos: hip line and shoulder line directions must have at least this cosine.
+    max_torso_skew_cos: |cos| between the left-right axis and the spine at most this.
+    min_thigh_forward_cos: thigh direction . body forward at least this (hip extension limit).
+    knee_hyperextension_sin: (thigh x shin) . left at least minus this (knees bend backwards).
+    min_upper_arm_forward_cos: upper-arm direction . body forward at least this.
+    max_face_skew_cos: |cos| between the ear line and the ears->nose direction at most this.
+    min_nose_forward_cos: ears->nose . (ear line x neck) at least this (the face is in front).
+    min_eye_forward_cos: ears->eye . ears->nose at least this.
+    confidence_min / confidence_max / confidence_span: confidence grows linearly from min at
+        ``min_margin`` to max at ``min_margin + confidence_span`` (x height).
+    batch: persons per vectorised batch (bounds memory).
+    """
+
+    height_over: float = 1.08
+    height_under: float = 0.88
+    noise: float = 0.02
+    min_margin: float = 0.03
+    max_twist_cos: float = 0.6
+    max_torso_skew_cos: float = 0.6
+    min_thigh_forward_cos: float = -0.6
+    knee_hyperextension_sin: float = 0.25
+    min_upper_arm_forward_cos: float = -0.9
+    max_face_skew_cos: float = 0.6
+    min_nose_forward_cos: float = -0.3
+    min_eye_forward_cos: float = 0.3
+    confidence_min: float = 0.7
+    confidence_max: float = 0.95
+    confidence_span: float = 0.1
+    batch: int = 4096
+
+
 RULE_NAMES: tuple[str, ...] = ("foot_contact", "person_scale", "foreshortening", "facing",
-                               "occlusion")
+                               "occlusion", "lifting")
 
 
 @dataclass(frozen=True)
@@ -161,13 +203,14 @@ class PriorConfig:
     """All prior thresholds. ``enabled`` lists the rules that emit labels (order irrelevant)."""
 
     enabled: tuple[str, ...] = ("foot_contact", "person_scale", "foreshortening", "facing",
-                                "occlusion")
+                                "occlusion", "lifting")
     person_scale: PersonScaleConfig = field(default_factory=PersonScaleConfig)
     cross_person: CrossPersonConfig = field(default_factory=CrossPersonConfig)
     foot_contact: FootContactConfig = field(default_factory=FootContactConfig)
     foreshortening: ForeshorteningConfig = field(default_factory=ForeshorteningConfig)
     facing: FacingConfig = field(default_factory=FacingConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    lifting: LiftingConfig = field(default_factory=LiftingConfig)
 
     def __post_init__(self) -> None:
         unknown = set(self.enabled) - set(RULE_NAMES)

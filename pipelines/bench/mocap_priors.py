@@ -120,7 +120,8 @@ def views(poses: str | Path = DEFAULT_POSES, n_views: int = 20, seed: int = 0,
     sig = np.array([COCO_SIGMAS.get(n, EXTRA_SIGMAS.get(n, 0.05)) for n in layout.body_points])
     kp = uv[:, :j].copy()
     if noise:
-        kp += rng.normal(size=kp.shape) * (sig[None, :, None] * np.sqrt(area)[:, None, None])
+        # OKS sigma is the spread of the click's distance; per axis that is sigma / sqrt(2).
+        kp += rng.normal(size=kp.shape) * (sig[None, :, None] * np.sqrt(area / 2)[:, None, None])
     vis = np.full((len(kp), j), 2, np.uint8)
     if fmt == "coco":
         ix = {n: i for i, n in enumerate(names_out)}
