@@ -88,7 +88,10 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     joint_level: dict[str, Pairs] = {}
     person_level: dict[str, PersonOrder] = {}
     if "foot_contact" in run:
-        joint_level["foot_contact"] = foot_contact.within_person(kp, is_grounded, scale, config)
+        within = foot_contact.within_person(kp, is_grounded, scale, config)
+        # Off by default (real gait); still measured when an audit asks for disabled rules.
+        joint_level["foot_contact"] = within if config.foot_contact.within_person \
+            else Pairs.empty()
         person_level["foot_contact"] = foot_contact.across_people(img, kp, is_grounded, scale,
                                                                   config)
     if "person_scale" in run:
@@ -117,6 +120,9 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
             if rule not in run:
                 continue
             parts = [joint_level[rule]] if rule in joint_level else []
+            if rule == "foot_contact" and not config.foot_contact.within_person \
+                    and evaluate_disabled:
+                parts = [within]
             if rule in person_level:
                 parts.append(cross_person.expand(person_level[rule], scale, labelled,
                                                  image_size, config))

@@ -145,6 +145,15 @@ def depth_intervals(vec: np.ndarray, height: np.ndarray, config: PriorConfig
     return d_lo, d_hi, known
 
 
+def nominal_depth(vec: np.ndarray, height: np.ndarray, config: PriorConfig) -> np.ndarray:
+    """(N, B) |dz| of every bone at the middle of its length range and of the height band."""
+    cfg = config.lifting
+    nominal = np.array([0.5 * sum(BONE_RANGES[b[1]]) for b in BONES])
+    h = height / np.sqrt(cfg.height_over * cfg.height_under)
+    L = nominal[None] * h[:, None]
+    return np.sqrt(np.clip(L ** 2 - (vec ** 2).sum(-1), 0, None))
+
+
 def _signs(k: int) -> np.ndarray:
     """(2^k, k) every +-1 sign vector."""
     return np.array(list(itertools.product((1.0, -1.0), repeat=k))).reshape(-1, k)
@@ -216,25 +225,29 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config):
     return keep
 
 
-def _intervals(coef: np.ndarray, signs: np.ndarray, d_lo: np.ndarray, d_hi: np.ndarray):
-    """Interval of sum_b coef_b * s_b * d_b with d_b in [d_lo_b, d_hi_b].
+def _centres(coef: np.ndarray, signs: np.ndarray, d_mid: np.ndarray, d_rad: np.ndarray):
+    """Centre and squared radius of sum_b coef_b * s_b * d_b, d_b = d_mid_b +- d_rad_b.
+
+    The bones' length errors are independent, so their radii add in quadrature; the signs are
+    enumerated, never averaged.
 
     Arguments:
-        coef: (P, nb); signs: (K, nb); d_lo, d_hi: (N, nb).
+        coef: (P, nb); signs: (K, nb); d_mid, d_rad: (N, nb).
     Returns:
-        lo, hi: (N, K, P).
+        centre, radius2: (N, K, P).
     """
     c = signs[:, None, :] * coef[None]  # (K, P, nb)
-    pos = np.clip(c, 0, None)
-    neg = np.clip(c, None, 0)
-    lo = np.einsum("kpb,nb->nkp", pos, d_lo) + np.einsum("kpb,nb->nkp", neg, d_hi)
-    hi = np.einsum("kpb,nb->nkp", pos, d_hi) + np.einsum("kpb,nb->nkp", neg, d_lo)
-    return lo, hi
+    centre = np.einsum("kpb,nb->nkp", c, d_mid)
+    radius2 = np.einsum("pb,nb->np", coef ** 2, d_rad ** 2)[:, None]
+    return centre, np.broadcast_to(radius2, centre.shape)
 
 
 def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
+
+    Per torso hypothesis: the sum over chains of [min, max] of the chain's centre over its
+    surviving combos, widened by ``spread`` x the quadrature sum of every bone's half-width.
 
     Arguments:
         keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite).
@@ -242,17 +255,24 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig
         lo, hi: (N, P) pixels (lo > hi when no lift survives); hypotheses: (N,) int surviving
         torso hypotheses.
     """
+    cfg = config.lifting
     vec = bone_vectors(keypoints)
     known = np.isfinite(vec).all(-1)
     vec = np.where(known[..., None], vec, 0.0)
     d_lo, d_hi, _ = depth_intervals(vec, height, config)
     d_lo = np.where(known, d_lo, 0.0)
-    mid = 0.5 * (d_lo + d_hi)
+    mid = 0.5 * (d_lo + d_hi)  # the 3D bone directions the joint limits are checked on
+    # Centres at the nominal offset (nominal proportion, mid-band height): a bone seen at about
+    # full length is centred on 0 whatever its sign, so it never splits the hypotheses apart.
+    nom = nominal_depth(vec, height, config)
+    rad = np.maximum(d_hi - nom, nom - d_lo)
     coef = COEF[PAIR_A] - COEF[PAIR_B]  # (P, B)
     tsigns = _signs(3)
     tb = [BONE[b] for b in GROUPS["torso"]]
     keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
-    lo, hi = _intervals(coef[:, tb], tsigns, d_lo[:, tb], d_hi[:, tb])  # (N, T, P)
+    cmin, r2 = _centres(coef[:, tb], tsigns, nom[:, tb], rad[:, tb])  # (N, T, P)
+    cmax = cmin.copy()
+    r2 = r2.copy()
     for name, bones in GROUPS.items():
         if name == "torso":
             continue
@@ -262,14 +282,13 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig
         signs = _signs(len(bi))
         keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T, K)
         keep_t &= keep.any(-1)
-        clo, chi = _intervals(c[used], signs, d_lo[:, bi], d_hi[:, bi])  # (N, K, U)
-        big = np.inf
-        glo = np.where(keep[..., None], clo[:, None], big).min(2)  # (N, T, U)
-        ghi = np.where(keep[..., None], chi[:, None], -big).max(2)
-        lo[:, :, used] += glo
-        hi[:, :, used] += ghi
-    lo = np.where(keep_t[..., None], lo, np.inf).min(1)
-    hi = np.where(keep_t[..., None], hi, -np.inf).max(1)
+        cc, rr = _centres(c[used], signs, nom[:, bi], rad[:, bi])  # (N, K, U)
+        cmin[:, :, used] += np.where(keep[..., None], cc[:, None], np.inf).min(2)
+        cmax[:, :, used] += np.where(keep[..., None], cc[:, None], -np.inf).max(2)
+        r2[:, :, used] += rr[:, None, 0]
+    r = cfg.spread * np.sqrt(r2)
+    lo = np.where(keep_t[..., None], cmin - r, np.inf).min(1)
+    hi = np.where(keep_t[..., None], cmax + r, -np.inf).max(1)
     return lo, hi, keep_t.sum(1)
 
 

@@ -34,6 +34,7 @@ DEFAULT_POSES = next((c / "shared/fixtures/mocap-dev/poses.npz" for c in (_REPO.
                       _REPO.parent.parent) if (c / "shared/fixtures/mocap-dev/poses.npz").exists()),
                      _REPO.parent / "shared/fixtures/mocap-dev/poses.npz")
 IMAGE_SIZE = 1000
+J21 = MCPC21.index
 # COCO's per-keypoint OKS sigmas (cocoeval), the spread of annotators' clicks / object scale.
 COCO_SIGMAS = dict(zip(COCO17.body_points, (
     .026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
@@ -96,7 +97,9 @@ def views(poses: str | Path = DEFAULT_POSES, n_views: int = 20, seed: int = 0,
     Returns:
         table: a ``PersonTable`` (one person per image, MCPC-21), keypoints in pixels;
         depth: (N, 21) float64 true camera depth of each MCPC-21 joint, metres (NaN unlabelled);
-        activity: (N,) str, the pose's activity.
+        activity: (N,) str, the pose's activity;
+        px_per_m: (N,) float, focal length / pelvis depth (the true scale: 1 m at the pelvis in
+            pixels).
     """
     rng = np.random.default_rng(seed)
     with np.load(poses) as d:
@@ -165,7 +168,8 @@ def views(poses: str | Path = DEFAULT_POSES, n_views: int = 20, seed: int = 0,
                         np.full(n, IMAGE_SIZE, np.int32), np.full(n, IMAGE_SIZE, np.int32),
                         np.concatenate([lo, hi - lo], axis=1).astype(np.float32),
                         kp21.astype(np.float32), vis21, np.arange(n))
-    return table, d21[..., 0].astype(np.float64), activity[pose]
+    px_per_m = focal / d21[:, J21["pelvis"], 0]
+    return table, d21[..., 0].astype(np.float64), activity[pose], px_per_m
 
 
 def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05) -> dict:
@@ -192,7 +196,7 @@ def measure(poses=DEFAULT_POSES, n_views: int = 20, seed: int = 0, config=None,
 
     out = {}
     for fmt in ("coco", "mpii"):
-        table, depth, activity = views(poses, n_views, seed, fmt)
+        table, depth, activity, _ = views(poses, n_views, seed, fmt)
         res = apply_priors(table, config, evaluate_disabled=True)
         labelled = table.visibility > 0
         rep = {}
