@@ -101,7 +101,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     if "occlusion" in run:
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
     if "lifting" in run:
-        joint_level["lifting"] = lifting(kp, labelled, scale, config)
+        joint_level["lifting"] = lifting(kp, labelled, scale, config, vis)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.

@@ -183,6 +183,8 @@ class LiftingConfig:
     spread: the bones' depth intervals combine as centre +- spread x (quadrature sum of their
         half-widths): length errors of different bones are independent, so the worst case of a
         plain interval sum (spread -> every bone at its extreme at once) is far too loose.
+    use_visibility: an ear pair with one ear marked hidden and the other visible keeps only the
+        lifts where the hidden ear is the farther one (``lifting.VISIBILITY_LINES``).
     min_margin: a pair is labelled when z_a - z_b stays this far (x height) from 0 in every
         surviving lift (0.03 H ~ 5 cm, the audit's tie tolerance).
     max_twist_cos: hip line and shoulder line directions must have at least this cosine.
@@ -203,6 +205,7 @@ class LiftingConfig:
     noise: float = 0.02
     min_margin: float = 0.03
     spread: float = 0.6
+    use_visibility: bool = True
     max_twist_cos: float = 0.6
     max_torso_skew_cos: float = 0.6
     min_thigh_forward_cos: float = -0.6
