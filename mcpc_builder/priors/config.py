@@ -206,10 +206,10 @@ class LiftingConfig:
     min_margin: float = 0.03
     spread: float = 0.6
     use_visibility: bool = True
-    max_twist_cos: float = 0.6
-    max_torso_skew_cos: float = 0.6
-    min_thigh_forward_cos: float = -0.6
-    knee_hyperextension_sin: float = 0.25
+    max_twist_cos: float = 0.4
+    max_torso_skew_cos: float = 0.8
+    min_thigh_forward_cos: float = -0.45
+    knee_hyperextension_sin: float = 0.1
     min_upper_arm_forward_cos: float = -0.9
     max_face_skew_cos: float = 0.6
     min_nose_forward_cos: float = -0.3

@@ -296,6 +296,9 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
     side = hidden_side(visibility if cfg.use_visibility else None, len(vec))
     keep_t &= (side[:, None, tb] * tsigns[None] >= 0).all(-1)
+    # Limits that no lift meets say the keypoints (or the ranges) are off for this person, not
+    # that the person cannot exist: release them rather than lose the person.
+    keep_t |= ~keep_t.any(1, keepdims=True)
     cmin, r2 = _centres(coef[:, tb], tsigns, nom[:, tb], rad[:, tb])  # (N, T, P)
     cmax = cmin.copy()
     r2 = r2.copy()
@@ -308,6 +311,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
         signs = _signs(len(bi))
         keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T, K)
         keep &= (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
+        keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
         keep_t &= keep.any(-1)
         cc, rr = _centres(c[used], signs, nom[:, bi], rad[:, bi])  # (N, K, U)
         cmin[:, :, used] += np.where(keep[..., None], cc[:, None], np.inf).min(2)
