@@ -296,18 +296,18 @@ def _synthetic_table(n_scenes: int, seed: int) -> PersonTable:
 
 
 @pytest.mark.parametrize("overrides", [{}, {"foreshortening": {"emit_equal": True},
-                                            "person_scale": {"min_ratio": 1.5}}])
+                                            "person_scale": {"min_ratio": 1.5},
+                                            "foot_contact": {"within_person": True},
+                                            "facing": {"self_occluded_face": False,
+                                                       "torso_side_hips": True},
+                                            "occlusion": {"face_behind_own_body": True}}])
 def test_vectorised_priors_equal_the_per_person_reference(overrides):
     from pipelines.bench.reference_priors import reference_priors
 
     table = _synthetic_table(120, seed=11)
     # lifting has its own per-person reference test (test_lifting.py).
     enabled = [r for r in RULE_NAMES if r != "lifting"]
-    config = PriorConfig.from_dict({"enabled": enabled, **overrides,
-                                    "foot_contact": {"within_person": True},
-                                    "facing": {"self_occluded_face": False,
-                                               "torso_side_hips": True},
-                                    "occlusion": {"face_behind_own_body": True}})
+    config = PriorConfig.from_dict({"enabled": enabled, **overrides})
     res = apply_priors(table, config)
     ref = reference_priors(table, config)
     assert np.allclose(res.scale, ref["scale"], equal_nan=True)

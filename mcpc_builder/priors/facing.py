@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..joints import LIMBS as BODY_LIMBS
+from ..joints import MCPC21, TORSO_LINES
 from .config import PriorConfig
 from .foreshortening import length_ratio
 from .pairs import Pairs, euclidean
 
-NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHO, R_SHO, L_HIP, R_HIP = 0, 1, 2, 3, 4, 5, 6, 11, 12
-SHOULDER_LINE, HIP_LINE = 8, 9  # rows of foreshortening.LIMBS
+J = MCPC21.index
+NOSE, L_EYE, R_EYE, L_EAR, R_EAR = (J[p] for p in ("nose", "left_eye", "right_eye", "left_ear",
+                                                  "right_ear"))
+L_SHO, R_SHO, L_HIP, R_HIP = J["left_shoulder"], J["right_shoulder"], J["left_hip"], J["right_hip"]
+# Rows of foreshortening.LIMBS: the limbs, then the torso lines in ``joints.TORSO_LINES`` order.
+SHOULDER_LINE, HIP_LINE = (len(BODY_LIMBS) + [n for n, _, _ in TORSO_LINES].index(line)
+                           for line in ("shoulder_line", "hip_line"))
 
 
 def _emit(mask: np.ndarray, a, b, label, confidence: float, out: list) -> None:

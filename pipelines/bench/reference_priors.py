@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 
+from mcpc_builder.joints import COCO17, FACE_POINTS, MCPC21
+from mcpc_builder.joints import LIMBS as BODY_LIMBS
 from mcpc_builder.priors.config import RULE_NAMES, PriorConfig
 from mcpc_builder.priors.foreshortening import LIMBS
 from mcpc_builder.priors.person_scale import LIMB_SEGMENTS, TORSO
 
-L_SHO, R_SHO, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK, PELVIS = 5, 6, 11, 12, 13, 14, 15, 16, 17
-NOSE, L_EYE, R_EYE, L_EAR, R_EAR = 0, 1, 2, 3, 4
-OCC_LIMBS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
+J = MCPC21.index
+L_SHO, R_SHO, L_HIP, R_HIP = J["left_shoulder"], J["right_shoulder"], J["left_hip"], J["right_hip"]
+L_KNE, R_KNE, L_ANK, R_ANK = J["left_knee"], J["right_knee"], J["left_ankle"], J["right_ankle"]
+PELVIS = J["pelvis"]
+NOSE, L_EYE, R_EYE, L_EAR, R_EAR = (J[p] for p in FACE_POINTS)
+OCC_LIMBS = tuple((J[a], J[b]) for _, a, b in BODY_LIMBS)
+SHOULDER_LINE, HIP_LINE = len(BODY_LIMBS), len(BODY_LIMBS) + 1  # rows of foreshortening.LIMBS
+NUM_ANNOTATED = len(COCO17.body_points)
 
 
 def _dist(p, q):
@@ -123,7 +130,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
     # P1 ground contact.
     fc = config.foot_contact
     for p, s, g in zip(people, scales, grounded):
-        if not g:
+        if not g or not fc.within_person:
             continue
         yl, yr = p.kp[L_ANK][1], p.kp[R_ANK][1]
         drop = abs(yl - yr) / s
@@ -206,6 +213,12 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
         if vis[L_EAR] and vis[R_EAR] and hid[NOSE] and big_face and square:
             for ear in (L_EAR, R_EAR):
                 raw["facing"].append((p.row, ear, p.row, NOSE, 1, c))
+        if fa.self_occluded_face:
+            for near, far in ((L_EAR, R_EAR), (R_EAR, L_EAR)):
+                if vis[near] and hid[far] and vis[NOSE]:
+                    c2 = _clip_conf(fa.self_occlusion_confidence)
+                    raw["facing"].append((p.row, near, p.row, far, 1, c2))
+                    raw["facing"].append((p.row, NOSE, p.row, far, 1, c2))
         side = 0
         offset = (x[NOSE] - 0.5 * (x[L_EAR] + x[R_EAR])) / s
         if frontal and abs(offset) >= fa.turn_min_offset:
@@ -215,7 +228,10 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
         if vis[R_EAR] and hid[L_EAR]:
             side = -1
         if side:
-            for line, a, b in ((8, L_SHO, R_SHO), (9, L_HIP, R_HIP)):
+            lines = [(SHOULDER_LINE, L_SHO, R_SHO)]
+            if fa.torso_side_hips:
+                lines.append((HIP_LINE, L_HIP, R_HIP))
+            for line, a, b in lines:
                 la, lb, r = LIMBS[line]
                 if p.lab[la] and p.lab[lb] and _dist(p.kp[la], p.kp[lb]) / (r * s) \
                         <= fa.torso_max_ratio:
@@ -240,7 +256,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                                 (L_SHO, R_SHO, L_HIP, R_HIP)))
         regions.sort(key=lambda r: r[0].row)
         for p in group:
-            for j in range(17):
+            for j in range(NUM_ANNOTATED):
                 if p.vis[j] != 1:
                     continue
                 for q, k, a, b, radius, cover in regions:
@@ -248,6 +264,9 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                     if same and not oc.same_person:
                         continue
                     if same and j in cover:
+                        continue
+                    if same and MCPC21.body_points[j] in FACE_POINTS \
+                            and not oc.face_behind_own_body:
                         continue
                     dx, dy = b[0] - a[0], b[1] - a[1]
                     t = ((p.kp[j][0] - a[0]) * dx + (p.kp[j][1] - a[1]) * dy) / max(
