@@ -27,7 +27,7 @@ import itertools
 
 import numpy as np
 
-from ..joints import MCPC21
+from ..joints import LIMBS, MCPC21, limb_kind
 from .config import PriorConfig
 from .pairs import Pairs
 
@@ -52,14 +52,7 @@ BONES = (
     ("hip_line", "hip_line", "right_hip", "left_hip"),
     ("shoulder_line", "shoulder_line", "right_shoulder", "left_shoulder"),
     ("spine", "spine", "mid:left_hip,right_hip", "mid:left_shoulder,right_shoulder"),
-    ("left_upper_arm", "upper_arm", "left_shoulder", "left_elbow"),
-    ("left_forearm", "forearm", "left_elbow", "left_wrist"),
-    ("right_upper_arm", "upper_arm", "right_shoulder", "right_elbow"),
-    ("right_forearm", "forearm", "right_elbow", "right_wrist"),
-    ("left_thigh", "thigh", "left_hip", "left_knee"),
-    ("left_shin", "shin", "left_knee", "left_ankle"),
-    ("right_thigh", "thigh", "right_hip", "right_knee"),
-    ("right_shin", "shin", "right_knee", "right_ankle"),
+) + tuple((name, limb_kind(name), a, b) for name, a, b in LIMBS) + (
     ("neck", "neck", "mid:left_shoulder,right_shoulder", "mid:left_ear,right_ear"),
     ("ear_line", "ear_line", "right_ear", "left_ear"),
     ("nose", "nose", "mid:left_ear,right_ear", "nose"),
