@@ -334,3 +334,158 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
     merged = {k: next(iter(v)) for k, v in groups.items() if len(v) == 1}
     return {"raw": {r: raw[r] for r in config.enabled}, "merged": merged,
             "scale": list(scales), "grounded": grounded}
+
+
+def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None = None) -> list:
+    """``lifting`` person by person, hypothesis by hypothesis, in plain Python.
+
+    Arguments:
+        keypoints: (N, 21, 2) pixels (NaN unlabelled); visibility: (N, 21) 0/1/2 or None;
+        scale: (N,) person height, pixels.
+    Returns the labels as tuples (person_a, joint_a, person_b, joint_b, label, confidence).
+    """
+    import itertools
+
+    from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, GROUPS, MODELLED,
+                                             VISIBILITY_LINES)
+
+    config = config or PriorConfig()
+    cfg = config.lifting
+    out = []
+
+    def point(kp, spec):
+        if spec.startswith("mid:"):
+            a, b = spec[4:].split(",")
+            pa, pb = kp[J[a]], kp[J[b]]
+            return ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2)
+        return tuple(kp[J[spec]])
+
+    def unit(v):
+        n = math.sqrt(sum(c * c for c in v))
+        return tuple(c / n for c in v) if n > 0 else tuple(v)
+
+    def dot(u, v):
+        return sum(a * b for a, b in zip(u, v))
+
+    def cross(u, v):
+        return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+
+    pairs = list(itertools.combinations([J[p] for p in MODELLED], 2))
+    for i in range(len(keypoints)):
+        h = float(scale[i])
+        if not (math.isfinite(h) and h > 0):
+            continue
+        kp = [tuple(float(c) for c in q) for q in keypoints[i]]
+        vec, known, d_lo, d_hi, nom = [], [], [], [], []
+        for name, kind, start, end in BONES:
+            a, b = point(kp, start), point(kp, end)
+            v = (b[0] - a[0], b[1] - a[1])
+            ok = all(math.isfinite(c) for c in v)
+            v = v if ok else (0.0, 0.0)
+            lo_r, hi_r = BONE_RANGES[kind]
+            l_ = math.hypot(*v)
+            L_lo, L_hi = lo_r * h / cfg.height_over, hi_r * h / cfg.height_under
+            slack = cfg.noise * h
+            l_hi = l_ + slack if ok else 0.0
+            l_lo = max(l_ - slack, 0.0) if ok else 0.0
+            d_lo.append(math.sqrt(max(L_lo ** 2 - l_hi ** 2, 0.0)) if ok else 0.0)
+            d_hi.append(math.sqrt(max(L_hi ** 2 - l_lo ** 2, 0.0)))
+            L_nom = 0.5 * (lo_r + hi_r) * h / math.sqrt(cfg.height_over * cfg.height_under)
+            nom.append(math.sqrt(max(L_nom ** 2 - l_ ** 2, 0.0)))
+            vec.append(v)
+            known.append(ok)
+        mid = [(a + b) / 2 for a, b in zip(d_lo, d_hi)]
+        rad = [max(hi - n, n - lo) for lo, hi, n in zip(d_lo, d_hi, nom)]
+        side = [0] * len(BONES)
+        if visibility is not None and cfg.use_visibility:
+            for name in VISIBILITY_LINES:
+                _, _, right, left = BONES[BONE[name]]
+                vl, vr = int(visibility[i][J[left]]), int(visibility[i][J[right]])
+                side[BONE[name]] = 1 if (vl, vr) == (1, 2) else -1 if (vl, vr) == (2, 1) else 0
+
+        def v3(b, s):
+            return (vec[b][0], vec[b][1], s * mid[b])
+
+        # Torso hypotheses.
+        tnames = GROUPS["torso"]
+        tsigns = list(itertools.product((1.0, -1.0), repeat=3))
+        axes, keep_t = [], []
+        hb, wb, ub = (BONE[n] for n in tnames)
+        for s in tsigns:
+            hip_u, sho_u, up_u = unit(v3(hb, s[0])), unit(v3(wb, s[1])), unit(v3(ub, s[2]))
+            ok = True
+            if known[hb] and known[wb] and dot(hip_u, sho_u) < cfg.max_twist_cos:
+                ok = False
+            left = unit(tuple((hip_u[k] if known[hb] else 0.0) + (sho_u[k] if known[wb] else 0.0)
+                              for k in range(3)))
+            if known[ub] and abs(dot(left, up_u)) > cfg.max_torso_skew_cos:
+                ok = False
+            if any(side[b] * sg < 0 for b, sg in zip((hb, wb, ub), s)):
+                ok = False
+            axes.append((left, up_u, unit(cross(left, up_u))))
+            keep_t.append(ok)
+        if not any(keep_t):
+            keep_t = [True] * len(tsigns)
+        # Chains.
+        chain_keep = {}
+        for name, bones in GROUPS.items():
+            if name == "torso":
+                continue
+            bi = [BONE[b] for b in bones]
+            signs = list(itertools.product((1.0, -1.0), repeat=len(bi)))
+            table = []
+            for t, (left, up, fwd) in enumerate(axes):
+                row = []
+                for s in signs:
+                    v = [unit(v3(b, sg)) for b, sg in zip(bi, s)]
+                    ok = all(side[b] * sg >= 0 for b, sg in zip(bi, s))
+                    if name.endswith("_leg") and known[bi[0]]:
+                        ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
+                        if known[bi[1]]:
+                            ok &= dot(cross(v[0], v[1]), left) >= -cfg.knee_hyperextension_sin
+                    elif name.endswith("_arm") and known[bi[0]]:
+                        ok &= dot(v[0], fwd) >= cfg.min_upper_arm_forward_cos
+                    elif name == "head":
+                        neck, ears, nose, leye, reye = v
+                        if known[BONE["ear_line"]] and known[BONE["nose"]]:
+                            ok &= abs(dot(ears, nose)) <= cfg.max_face_skew_cos
+                            if known[BONE["neck"]]:
+                                ok &= dot(nose, cross(ears, neck)) >= cfg.min_nose_forward_cos
+                            ok &= dot(leye, nose) >= cfg.min_eye_forward_cos
+                            ok &= dot(reye, nose) >= cfg.min_eye_forward_cos
+                            if known[BONE["left_eye"]] and known[BONE["right_eye"]]:
+                                ok &= dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0
+                    row.append(bool(ok))
+                table.append(row)
+            if not any(table[t][k] for t in range(len(axes)) if keep_t[t]
+                       for k in range(len(signs))):
+                table = [[True] * len(signs) for _ in axes]
+            keep_t = [kt and any(table[t]) for t, kt in enumerate(keep_t)]
+            chain_keep[name] = (bi, signs, table)
+        if not any(keep_t):
+            continue
+        for a, b in pairs:
+            if not (math.isfinite(kp[a][0]) and math.isfinite(kp[b][0])):
+                continue
+            coef = [COEF[a][k] - COEF[b][k] for k in range(len(BONES))]
+            r = cfg.spread * math.sqrt(sum(c * c * q * q for c, q in zip(coef, rad)))
+            lo, hi = math.inf, -math.inf
+            for t, s in enumerate(tsigns):
+                if not keep_t[t]:
+                    continue
+                base = sum(coef[bb] * sg * nom[bb] for bb, sg in zip((hb, wb, ub), s))
+                cmin = cmax = base
+                for bi, signs, table in chain_keep.values():
+                    cs = [sum(coef[bb] * sg * nom[bb] for bb, sg in zip(bi, sk))
+                          for k, sk in enumerate(signs) if table[t][k]]
+                    cmin += min(cs)
+                    cmax += max(cs)
+                lo, hi = min(lo, cmin - r), max(hi, cmax + r)
+            m = cfg.min_margin * h
+            if hi < -m or lo > m:
+                label = 1 if hi < -m else -1
+                margin = (-hi if label == 1 else lo) / h
+                conf = cfg.confidence_min + (cfg.confidence_max - cfg.confidence_min) * min(
+                    max((margin - cfg.min_margin) / cfg.confidence_span, 0.0), 1.0)
+                out.append((i, a, i, b, label, _clip_conf(conf)))
+    return out
