@@ -95,8 +95,24 @@ COEF = np.zeros((NUM_JOINTS, len(BONES)))
 for _p, _terms in DEPTH_TERMS.items():
     for _c, _b in _terms:
         COEF[J[_p], BONE[_b]] += _c
-_MODELLED_IDX = np.array([J[p] for p in MODELLED])
-PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(_MODELLED_IDX.tolist(), 2)))
+MODELLED_IDX = np.array([J[p] for p in MODELLED])
+PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(MODELLED_IDX.tolist(), 2)))
+# Each pair's row and column in a (M, M) grid of the modelled joints.
+PAIR_ROW, PAIR_COL = (np.array(v) for v in zip(*itertools.combinations(range(len(MODELLED)),
+                                                                        2)))
+PAIR_COEF2 = (COEF[PAIR_A] - COEF[PAIR_B]) ** 2  # (P, B)
+# The joints each chain moves, and the pairs of two joints of one chain (their difference
+# depends on the chain's combo jointly, not on each joint's own bounds).
+CHAIN_JOINTS = {g: [j for j in range(NUM_JOINTS) if any(COEF[j, BONE[b]] for b in bones)]
+                for g, bones in GROUPS.items() if g != "torso"}
+INNER_PAIRS = [(int(a), int(b)) for a, b in zip(PAIR_A, PAIR_B)
+               if any(a in m and b in m for m in CHAIN_JOINTS.values())]
+INNER_PAIR_INDEX = np.array([int(np.flatnonzero((PAIR_A == a) & (PAIR_B == b))[0])
+                             for a, b in INNER_PAIRS], dtype=np.int64)
+INNER_OF_PAIR = np.full(len(PAIR_A), -1, np.int64)
+INNER_OF_PAIR[INNER_PAIR_INDEX] = np.arange(len(INNER_PAIRS))
+CHAIN_INNER = {g: [q for q, (a, b) in enumerate(INNER_PAIRS) if a in m and b in m]
+               for g, m in CHAIN_JOINTS.items()}
 
 
 def _point(keypoints: np.ndarray, spec: str) -> np.ndarray:
@@ -185,54 +201,58 @@ def _torso_keep(vec, mid, signs, known, config):
     return keep, left, up_u, fwd
 
 
+def _components(x, y, z):
+    """Unit vector of components x, y, z (arrays of one shape), as a tuple of three arrays."""
+    n = np.sqrt(x * x + y * y + z * z)
+    n = np.where(n > 0, n, 1.0)
+    return x / n, y / n, z / n
+
+
+def _dot(p, q):
+    return p[0] * q[0] + p[1] * q[1] + p[2] * q[2]
+
+
+def _cross(p, q):
+    return (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
+
+
 def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config):
-    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis."""
+    """(N, T, K) bool (head: (N, 1, K), its limits do not involve the torso): chain sign combos
+    within joint limits under each torso hypothesis."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
-    dz = signs[None] * mid[:, None, bones]  # (N, K, nb)
-    v = [_unit(_vec3(vec[:, None, b], dz[..., i]))[:, None] for i, b in enumerate(bones)]
-    keep = np.ones((len(vec), left.shape[1], len(signs)), bool)
-    f = fwd[:, :, None]
+    # Unit 3D direction of each bone of the chain under each combo: components (N, K).
+    v = [_components(np.broadcast_to(vec[:, b, 0, None], (len(vec), len(signs))),
+                     np.broadcast_to(vec[:, b, 1, None], (len(vec), len(signs))),
+                     signs[None, :, i] * mid[:, b, None])
+         for i, b in enumerate(bones)]
+    keep = np.ones((len(vec), 1 if name == "head" else left.shape[1], len(signs)), bool)
+    # Torso axes as components (N, T, 1), against a bone's (N, 1, K).
+    per_t = lambda a: tuple(a[:, :, c, None] for c in range(3))  # noqa: E731
+    per_k = lambda p: tuple(c[:, None] for c in p)  # noqa: E731
     if name.endswith("_leg"):
         thigh, shin = v
         ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | ((thigh * f).sum(-1) >= cfg.min_thigh_forward_cos)
-        bend = np.cross(thigh, shin)
+        keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
         ok2 = ok & known[:, bones[1]][:, None, None]
-        keep &= ~ok2 | ((bend * left[:, :, None]).sum(-1) >= -cfg.knee_hyperextension_sin)
+        bend = _cross(thigh, shin)  # the knee's flexion axis
+        keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
     elif name.endswith("_arm"):
-        upper = v[0]
         ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | ((upper * f).sum(-1) >= cfg.min_upper_arm_forward_cos)
+        keep &= ~ok | (_dot(per_k(v[0]), per_t(fwd)) >= cfg.min_upper_arm_forward_cos)
     elif name == "head":
         neck, ears, nose, leye, reye = v
-        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None, None]
-        keep &= ~ok | (np.abs((ears * nose).sum(-1)) <= cfg.max_face_skew_cos)
-        face = np.cross(ears, neck)  # the head's forward axis from its left and up axes
-        ok_n = ok & known[:, BONE["neck"]][:, None, None]
-        keep &= ~ok_n | ((nose * face).sum(-1) >= cfg.min_nose_forward_cos)
+        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
+        k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
+        face = _cross(ears, neck)  # the head's forward axis from its left and up axes
+        ok_n = ok & known[:, BONE["neck"]][:, None]
+        k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
         for eye in (leye, reye):
-            keep &= ~ok | ((eye * nose).sum(-1) >= cfg.min_eye_forward_cos)
-        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None, None]
-        keep &= ~eyes_ok | (((leye - reye) * ears).sum(-1) >= 0)
+            k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
+        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
+        k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
+        keep &= k[:, None]
     return keep
-
-
-def _centres(coef: np.ndarray, signs: np.ndarray, d_mid: np.ndarray, d_rad: np.ndarray):
-    """Centre and squared radius of sum_b coef_b * s_b * d_b, d_b = d_mid_b +- d_rad_b.
-
-    The bones' length errors are independent, so their radii add in quadrature; the signs are
-    enumerated, never averaged.
-
-    Arguments:
-        coef: (P, nb); signs: (K, nb); d_mid, d_rad: (N, nb).
-    Returns:
-        centre, radius2: (N, K, P).
-    """
-    c = signs[:, None, :] * coef[None]  # (K, P, nb)
-    centre = np.einsum("kpb,nb->nkp", c, d_mid)
-    radius2 = np.einsum("pb,nb->np", coef ** 2, d_rad ** 2)[:, None]
-    return centre, np.broadcast_to(radius2, centre.shape)
 
 
 # Left-right lines whose visibility flags fix their sign. Only the ears: a hidden ear with the
@@ -258,21 +278,28 @@ def hidden_side(visibility: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
-                per_hypothesis: bool = False, visibility: np.ndarray | None = None
+                per_hypothesis: bool = False, visibility: np.ndarray | None = None,
+                candidates: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
 
-    Per torso hypothesis: the sum over chains of [min, max] of the chain's centre over its
-    surviving combos, widened by ``spread`` x the quadrature sum of every bone's half-width.
+    Bone offsets are taken at their nominal values (``nominal_depth``) with the enumerated
+    signs; under a torso hypothesis the centre of z_a - z_b lies in the torso part plus, per
+    chain, [min, max] over the chain's surviving combos (for two joints of different chains that
+    is min / max of each joint's own offset; two joints of one chain take the hull of their
+    difference). The bounds widen the centres by ``spread`` x the quadrature sum of the bones'
+    half-widths (their length errors are independent).
 
     Arguments:
         keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite);
-        visibility: (N, 21) uint8 flags or None.
+        visibility: (N, 21) uint8 flags or None;
+        candidates: (N, P) bool pairs to bound (default all); the others get (-inf, inf).
     Returns:
-        lo, hi: (N, P) pixels (lo > hi when no lift survives); hypotheses: (N,) int surviving
-        torso hypotheses. With ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
+        lo, hi: (N, P) pixels; hypotheses: (N,) int surviving torso hypotheses (>= 1). With
+        ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
     """
     cfg = config.lifting
+    n = len(keypoints)
     vec = bone_vectors(keypoints)
     known = np.isfinite(vec).all(-1)
     vec = np.where(known[..., None], vec, 0.0)
@@ -283,39 +310,70 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     # full length is centred on 0 whatever its sign, so it never splits the hypotheses apart.
     nom = nominal_depth(vec, height, config)
     rad = np.maximum(d_hi - nom, nom - d_lo)
-    coef = COEF[PAIR_A] - COEF[PAIR_B]  # (P, B)
     tsigns = _signs(3)
     tb = [BONE[b] for b in GROUPS["torso"]]
     keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
-    side = hidden_side(visibility if cfg.use_visibility else None, len(vec))
+    side = hidden_side(visibility if cfg.use_visibility else None, n)
     keep_t &= (side[:, None, tb] * tsigns[None] >= 0).all(-1)
     # Limits that no lift meets say the keypoints (or the ranges) are off for this person, not
     # that the person cannot exist: release them rather than lose the person.
     keep_t |= ~keep_t.any(1, keepdims=True)
-    cmin, r2 = _centres(coef[:, tb], tsigns, nom[:, tb], rad[:, tb])  # (N, T, P)
-    cmax = cmin.copy()
-    r2 = r2.copy()
+    # Every joint's depth: the torso part (exact per hypothesis), plus its chain's offset.
+    # Persons on the last axis: the gathers by joint below copy whole rows.
+    z_torso = np.einsum("tb,nb,jb->tjn", tsigns, nom[:, tb], COEF[:, tb])  # (T, 21, N)
+    off_min = np.zeros_like(z_torso)
+    off_max = np.zeros_like(z_torso)
+    inner_lo = np.zeros((len(tsigns), len(INNER_PAIRS), n))
+    inner_hi = np.zeros_like(inner_lo)
     for name, bones in GROUPS.items():
         if name == "torso":
             continue
         bi = [BONE[b] for b in bones]
-        c = coef[:, bi]
-        used = np.flatnonzero(np.abs(c).sum(1) > 0)
         signs = _signs(len(bi))
-        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T, K)
-        keep &= (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
+        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
+        keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
         keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
         keep_t &= keep.any(-1)
-        cc, rr = _centres(c[used], signs, nom[:, bi], rad[:, bi])  # (N, K, U)
-        cmin[:, :, used] += np.where(keep[..., None], cc[:, None], np.inf).min(2)
-        cmax[:, :, used] += np.where(keep[..., None], cc[:, None], -np.inf).max(2)
-        r2[:, :, used] += rr[:, None, 0]
-    r = cfg.spread * np.sqrt(r2)
+        members = CHAIN_JOINTS[name]
+        off = np.einsum("kb,nb,jb->kjn", signs, nom[:, bi], COEF[np.ix_(members, bi)])
+        kt = keep.transpose(1, 2, 0)[:, :, None]  # (T|1, K, 1, N)
+        off_min[:, members] = np.where(kt, off[None], np.inf).min(1)
+        off_max[:, members] = np.where(kt, off[None], -np.inf).max(1)
+        for q in CHAIN_INNER[name]:
+            a, b = INNER_PAIRS[q]
+            d = off[:, members.index(a)] - off[:, members.index(b)]  # (K, N)
+            inner_lo[:, q] = np.where(kt[:, :, 0], d[None], np.inf).min(1)
+            inner_hi[:, q] = np.where(kt[:, :, 0], d[None], -np.inf).max(1)
     if per_hypothesis:
-        return cmin - r, cmax + r, keep_t
-    lo = np.where(keep_t[..., None], cmin - r, np.inf).min(1)
-    hi = np.where(keep_t[..., None], cmax + r, -np.inf).max(1)
-    return lo, hi, keep_t.sum(1)
+        torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
+        c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
+        c_hi = torso + off_max[:, PAIR_A] - off_min[:, PAIR_B]
+        c_lo[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_lo
+        c_hi[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_hi
+        r = cfg.spread * np.sqrt(PAIR_COEF2 @ (rad ** 2).T)  # (P, N)
+        return ((c_lo - r).transpose(2, 0, 1), (c_hi + r).transpose(2, 0, 1), keep_t)
+    # lo = min over surviving hypotheses of (z_a + min offset of a) - (z_b + max offset of b):
+    # a hypothesis that did not survive gets +inf (-inf) so it never wins the min (max).
+    # (float32 for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
+    alive = keep_t.T[:, None]  # (T, 1, N)
+    f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
+    low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
+    high_b = f32(z_torso + off_max)
+    lo = np.subtract(low_a[:, :, None], high_b[:, None]).min(0)  # (M, M, N)
+    high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
+    low_b = f32(z_torso + off_min)
+    hi = np.subtract(high_a[:, :, None], low_b[:, None]).max(0)
+    lo = lo[PAIR_ROW, PAIR_COL].T.astype(np.float64)  # (N, P)
+    hi = hi[PAIR_ROW, PAIR_COL].T.astype(np.float64)
+    # Two joints of one chain: the hull of their difference.
+    torso = (z_torso[:, PAIR_A[INNER_PAIR_INDEX]] - z_torso[:, PAIR_B[INNER_PAIR_INDEX]])
+    lo[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_lo, np.inf).min(0).T
+    hi[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_hi, -np.inf).max(0).T
+    r = cfg.spread * np.sqrt((rad ** 2) @ PAIR_COEF2.T)  # (N, P)
+    if candidates is not None:
+        lo = np.where(candidates, lo, -np.inf)
+        hi = np.where(candidates, hi, np.inf)
+    return lo - r, hi + r, keep_t.sum(1)
 
 
 def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
