@@ -107,7 +107,7 @@ def test_in_plane_person_without_face_gets_no_order_it_cannot_know():
 def test_labels_follow_the_true_depth_of_a_turned_person():
     truth = body(knee_forward=0.7, turn_deg=35)
     got = lifted(project(truth))
-    assert len(got) >= 3
+    assert len(got) >= 2
     for (a, b), label in got.items():
         za, zb = truth[MCPC21.body_points[a]][2], truth[MCPC21.body_points[b]][2]
         assert label == (1 if za < zb else -1), (MCPC21.body_points[a], MCPC21.body_points[b])

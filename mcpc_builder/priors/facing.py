@@ -78,7 +78,14 @@ def facing(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
         # (Eyes are left out: a hidden eye behind the nose bridge is within ~5 cm of the other
         # eye's depth; 62-76% on the mocap dev set.)
         for near, far in ((L_EAR, R_EAR), (R_EAR, L_EAR)):
-            turned = vis[:, near] & hid[:, far] & vis[:, NOSE]
+            # A head turned far enough to hide an ear has its nose on that ear's side: in the
+            # image the nose is nearer the hidden ear than the visible one. (A frontal face with
+            # a mistaken flag has its nose midway and is left out.)
+            with np.errstate(invalid="ignore"):
+                to_near = euclidean(keypoints[:, NOSE] - keypoints[:, near])
+                to_far = euclidean(keypoints[:, NOSE] - keypoints[:, far])
+                nose_side = to_far * cfg.self_occlusion_nose_ratio < to_near
+            turned = vis[:, near] & hid[:, far] & vis[:, NOSE] & nose_side
             _emit(turned, near, far, 1, cfg.self_occlusion_confidence, out)
             _emit(turned, NOSE, far, 1, cfg.self_occlusion_confidence, out)
     # Torso side: +1 when the left side is nearer, -1 when the right side is, 0 unknown.

@@ -215,7 +215,9 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                 raw["facing"].append((p.row, ear, p.row, NOSE, 1, c))
         if fa.self_occluded_face:
             for near, far in ((L_EAR, R_EAR), (R_EAR, L_EAR)):
-                if vis[near] and hid[far] and vis[NOSE]:
+                nose_side = _dist(p.kp[NOSE], p.kp[far]) * fa.self_occlusion_nose_ratio \
+                    < _dist(p.kp[NOSE], p.kp[near])
+                if vis[near] and hid[far] and vis[NOSE] and nose_side:
                     c2 = _clip_conf(fa.self_occlusion_confidence)
                     raw["facing"].append((p.row, near, p.row, far, 1, c2))
                     raw["facing"].append((p.row, NOSE, p.row, far, 1, c2))
