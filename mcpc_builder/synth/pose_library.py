@@ -1,0 +1,152 @@
+"""A pose library: real 3D poses (motion capture) that the synthetic world can pose its people in.
+
+File format (``.npz``, as ``../shared/fixtures/mocap-dev/poses.npz``): ``joints`` (N, J, 3) world
+positions in metres, Z up, floor at z = 0; ``joint_names`` (J,) str; optional ``activity`` (N,) str.
+Joints are mapped to ``joints.BODY_POINTS`` *by name*:
+
+* every body point the library names itself (``nose`` ... ``right_ankle``, ``pelvis``,
+  ``head_top``; ``thorax``, ``spine``, ``upper_neck`` when present) is taken as is;
+* ``pelvis`` missing: mid-hips; ``thorax`` missing: mid-shoulders (the layouts' synthesis rules);
+* ``upper_neck`` missing: halfway from ``neck`` (the base of the neck, as in DeepMimic and 3DHP's
+  ``neck``) to ``head_centre`` -- the MPII upper neck sits at the top of the neck, below the skull;
+* ``spine``: mid(pelvis, thorax).
+
+Optional extras shape the body: ``left_toe``/``right_toe`` (the feet), ``left_hand``/``right_hand``
+(hand ends) and ``head_centre``. A library without a required point is refused with its file and
+the missing names.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..joints import BODY_POINTS
+
+REQUIRED_NAMED = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+                  "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                  "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
+                  "left_ankle", "right_ankle", "head_top")
+EXTRAS = ("left_toe", "right_toe", "left_hand", "right_hand", "head_centre")
+# Stature from the chain ankle-knee-hip + pelvis-thorax + thorax-head top: the chain leaves out
+# the ankle height (~4% of stature, as ``body.sample_body``), so stature = chain / 0.96.
+CHAIN_FRACTION_OF_STATURE = 0.96
+
+
+@dataclass(frozen=True)
+class PoseLibrary:
+    """Poses mapped to ``BODY_POINTS``.
+
+    Arguments:
+        path: the file read.
+        joints: (N, 22, 3) float64 metres, Z up, floor z = 0, ``BODY_POINTS`` order; each pose
+            moved horizontally so its pelvis is above the origin (heights unchanged).
+        extras: name -> (N, 3) float64 metres in the same frame, for the ``EXTRAS`` it has.
+        activity: (N,) str, the clip's activity with trailing digits dropped ("" when absent).
+        stature: the library body's stature in metres (median chain length / 0.96).
+    """
+
+    path: str
+    joints: np.ndarray
+    extras: dict
+    activity: np.ndarray
+    stature: float
+
+    def __len__(self) -> int:
+        return len(self.joints)
+
+
+def _error(path, msg: str) -> ValueError:
+    return ValueError(f"{path}: pose library: {msg}")
+
+
+@functools.lru_cache(maxsize=8)
+def load_pose_library(path: str) -> PoseLibrary:
+    """Read and map a pose library (cached per path: scenes draw from it thousands of times)."""
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        raise _error(path, "only .npz pose libraries are supported (see pose_library docstring)")
+    try:
+        with np.load(p, allow_pickle=False) as d:
+            data = {k: d[k] for k in d.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: pose library not found") from None
+    if "joints" not in data or "joint_names" not in data:
+        raise _error(path, "needs arrays 'joints' (N, J, 3) and 'joint_names' (J,)")
+    X = np.asarray(data["joints"], dtype=np.float64)
+    names = [str(n) for n in data["joint_names"]]
+    if X.ndim != 3 or X.shape[2] != 3 or X.shape[1] != len(names) or len(X) == 0:
+        raise _error(path, f"'joints' must be (N>0, {len(names)}, 3), got {X.shape}")
+    bad = ~np.isfinite(X).all(axis=(1, 2))
+    if bad.any():
+        raise _error(path, f"pose {int(np.flatnonzero(bad)[0])} has non-finite coordinates")
+    idx = {n: i for i, n in enumerate(names)}
+    missing = [n for n in REQUIRED_NAMED if n not in idx]
+    if "upper_neck" not in idx and not ("neck" in idx and "head_centre" in idx):
+        missing.append("upper_neck (or neck and head_centre)")
+    if missing:
+        raise _error(path, f"missing joint names {missing}; has {names}")
+
+    def get(name):
+        return X[:, idx[name]]
+
+    out = np.zeros((len(X), len(BODY_POINTS), 3))
+    for j, point in enumerate(BODY_POINTS):
+        if point in idx:
+            out[:, j] = get(point)
+    B = {n: i for i, n in enumerate(BODY_POINTS)}
+    if "pelvis" not in idx:
+        out[:, B["pelvis"]] = 0.5 * (get("left_hip") + get("right_hip"))
+    if "thorax" not in idx:
+        out[:, B["thorax"]] = 0.5 * (get("left_shoulder") + get("right_shoulder"))
+    if "upper_neck" not in idx:
+        out[:, B["upper_neck"]] = 0.5 * (get("neck") + get("head_centre"))
+    if "spine" not in idx:
+        out[:, B["spine"]] = 0.5 * (out[:, B["pelvis"]] + out[:, B["thorax"]])
+    centre = out[:, B["pelvis"], :2].copy()
+    out[:, :, :2] -= centre[:, None, :]
+    extras = {}
+    for name in EXTRAS:
+        if name in idx:
+            e = get(name).copy()
+            e[:, :2] -= centre
+            extras[name] = e
+    activity = np.array([re.sub(r"\d+$", "", str(a)) for a in data["activity"]]
+                        if "activity" in data else [""] * len(X))
+    return PoseLibrary(str(path), out, extras, activity, library_stature(out))
+
+
+def library_stature(joints: np.ndarray) -> float:
+    """Stature (metres) of the body behind (N, 22, 3) poses: the median over poses of
+    mean leg (ankle-knee-hip) + pelvis-thorax + thorax-head top, divided by 0.96."""
+    B = {n: i for i, n in enumerate(BODY_POINTS)}
+
+    def seg(a, b):
+        return np.linalg.norm(joints[:, B[a]] - joints[:, B[b]], axis=-1)
+
+    leg = 0.5 * sum(seg(f"{s}_ankle", f"{s}_knee") + seg(f"{s}_knee", f"{s}_hip")
+                    for s in ("left", "right"))
+    chain = leg + seg("pelvis", "thorax") + seg("thorax", "head_top")
+    return float(np.median(chain)) / CHAIN_FRACTION_OF_STATURE
+
+
+def placed_pose(library: PoseLibrary, index: int, stature: float, yaw: float
+                ) -> tuple[np.ndarray, dict]:
+    """Pose ``index`` scaled to ``stature`` (uniformly, about its floor point below the pelvis, so
+    bone-length ratios are the library's), turned by ``yaw`` radians about Z.
+
+    Returns:
+        joints (22, 3) float64 metres with the pelvis above the origin and the library's floor at
+        z = 0; extras name -> (3,) in the same frame.
+    """
+    s = stature / library.stature
+    c, si = math.cos(yaw), math.sin(yaw)
+    R = np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]])
+    joints = (library.joints[index] * s) @ R.T
+    extras = {k: (v[index] * s) @ R.T for k, v in library.extras.items()}
+    return joints, extras
