@@ -348,8 +348,8 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
     """
     import itertools
 
-    from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, GROUPS, MODELLED,
-                                             VISIBILITY_LINES)
+    from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, CORNER_GROUPS,
+                                             GROUPS, MODELLED, VISIBILITY_LINES)
 
     config = config or PriorConfig()
     cfg = config.lifting
@@ -405,8 +405,22 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
                 vl, vr = int(visibility[i][J[left]]), int(visibility[i][J[right]])
                 side[BONE[name]] = 1 if (vl, vr) == (1, 2) else -1 if (vl, vr) == (2, 1) else 0
 
-        def v3(b, s):
-            return (vec[b][0], vec[b][1], s * mid[b])
+        def v3(b, s, mag=None):
+            return (vec[b][0], vec[b][1], s * (mid if mag is None else mag)[b])
+
+        def corners(bones):
+            if not any(g in CORNER_GROUPS and GROUPS[g] == bones for g in GROUPS):
+                return [list(mid)]
+            bi = [BONE[b] for b in bones]
+            choices = list(itertools.product((0, 1), repeat=len(bi))) if len(bi) <= 3 else \
+                [(0,) * len(bi), (1,) * len(bi)]
+            mags = [list(mid)]
+            for choice in choices:
+                m = list(mid)
+                for b, c in zip(bi, choice):
+                    m[b] = d_hi[b] if c else d_lo[b]
+                mags.append(m)
+            return mags
 
         # Torso hypotheses.
         tnames = GROUPS["torso"]
@@ -414,20 +428,46 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
         axes, keep_t = [], []
         hb, wb, ub = (BONE[n] for n in tnames)
         for s in tsigns:
-            hip_u, sho_u, up_u = unit(v3(hb, s[0])), unit(v3(wb, s[1])), unit(v3(ub, s[2]))
-            ok = True
-            if known[hb] and known[wb] and dot(hip_u, sho_u) < cfg.max_twist_cos:
-                ok = False
-            left = unit(tuple((hip_u[k] if known[hb] else 0.0) + (sho_u[k] if known[wb] else 0.0)
-                              for k in range(3)))
-            if known[ub] and abs(dot(left, up_u)) > cfg.max_torso_skew_cos:
-                ok = False
+            any_ok = False
+            for k_, mag in enumerate(corners(tnames)):
+                hip_u, sho_u = unit(v3(hb, s[0], mag)), unit(v3(wb, s[1], mag))
+                up_u = unit(v3(ub, s[2], mag))
+                ok = True
+                if known[hb] and known[wb] and dot(hip_u, sho_u) < cfg.max_twist_cos:
+                    ok = False
+                left = unit(tuple((hip_u[k] if known[hb] else 0.0)
+                                  + (sho_u[k] if known[wb] else 0.0) for k in range(3)))
+                if known[ub] and abs(dot(left, up_u)) > cfg.max_torso_skew_cos:
+                    ok = False
+                if k_ == 0:  # the axes the chains are checked against: at the middle
+                    axes.append((left, up_u, unit(cross(left, up_u))))
+                any_ok |= ok
             if any(side[b] * sg < 0 for b, sg in zip((hb, wb, ub), s)):
-                ok = False
-            axes.append((left, up_u, unit(cross(left, up_u))))
-            keep_t.append(ok)
+                any_ok = False
+            keep_t.append(any_ok)
         if not any(keep_t):
             keep_t = [True] * len(tsigns)
+        def limits_ok(name, bi, s, mag, left, fwd):
+            v = [unit(v3(b, sg, mag)) for b, sg in zip(bi, s)]
+            ok = True
+            if name.endswith("_leg") and known[bi[0]]:
+                ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
+                if known[bi[1]]:
+                    ok &= dot(cross(v[0], v[1]), left) >= -cfg.knee_hyperextension_sin
+            elif name.endswith("_arm") and known[bi[0]]:
+                ok &= dot(v[0], fwd) >= cfg.min_upper_arm_forward_cos
+            elif name == "head":
+                neck, ears, nose, leye, reye = v
+                if known[BONE["ear_line"]] and known[BONE["nose"]]:
+                    ok &= abs(dot(ears, nose)) <= cfg.max_face_skew_cos
+                    if known[BONE["neck"]]:
+                        ok &= dot(nose, cross(ears, neck)) >= cfg.min_nose_forward_cos
+                    ok &= dot(leye, nose) >= cfg.min_eye_forward_cos
+                    ok &= dot(reye, nose) >= cfg.min_eye_forward_cos
+                    if known[BONE["left_eye"]] and known[BONE["right_eye"]]:
+                        ok &= dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0
+            return ok
+
         # Chains.
         chain_keep = {}
         for name, bones in GROUPS.items():
@@ -439,25 +479,9 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             for t, (left, up, fwd) in enumerate(axes):
                 row = []
                 for s in signs:
-                    v = [unit(v3(b, sg)) for b, sg in zip(bi, s)]
-                    ok = all(side[b] * sg >= 0 for b, sg in zip(bi, s))
-                    if name.endswith("_leg") and known[bi[0]]:
-                        ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
-                        if known[bi[1]]:
-                            ok &= dot(cross(v[0], v[1]), left) >= -cfg.knee_hyperextension_sin
-                    elif name.endswith("_arm") and known[bi[0]]:
-                        ok &= dot(v[0], fwd) >= cfg.min_upper_arm_forward_cos
-                    elif name == "head":
-                        neck, ears, nose, leye, reye = v
-                        if known[BONE["ear_line"]] and known[BONE["nose"]]:
-                            ok &= abs(dot(ears, nose)) <= cfg.max_face_skew_cos
-                            if known[BONE["neck"]]:
-                                ok &= dot(nose, cross(ears, neck)) >= cfg.min_nose_forward_cos
-                            ok &= dot(leye, nose) >= cfg.min_eye_forward_cos
-                            ok &= dot(reye, nose) >= cfg.min_eye_forward_cos
-                            if known[BONE["left_eye"]] and known[BONE["right_eye"]]:
-                                ok &= dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0
-                    row.append(bool(ok))
+                    row.append(all(side[b] * sg >= 0 for b, sg in zip(bi, s))
+                               and any(limits_ok(name, bi, s, mag, left, fwd)
+                                       for mag in corners(bones)))
                 table.append(row)
             if not any(table[t][k] for t in range(len(axes)) if keep_t[t]
                        for k in range(len(signs))):
