@@ -41,7 +41,11 @@ class PriorResult:
         scale: (N,) float person scale (standing height, pixels; NaN unknown).
         grounded: (N,) bool, P1 judged the person standing on the ground.
         produced, dropped: (R,) int64 per rule in ``RULE_NAMES`` order: labels produced, and
-            labels dropped as contradictions (pair-level and person-pair-level).
+            labels dropped (contradictions at pair level plus person-pair conflicts);
+        conflicts: (R,) int64 the part of ``dropped`` lost to person-pair conflicts (P1 and P2
+            ordering two people oppositely). produced - dropped - kept labels of a rule is the
+            number merged as duplicates into an identical label (kept once, under the most
+            confident rule).
         raw: each rule's own labels before merging (only rules that ran).
     """
 
@@ -51,6 +55,7 @@ class PriorResult:
     produced: np.ndarray
     dropped: np.ndarray
     raw: dict[str, Pairs]
+    conflicts: np.ndarray | None = None
 
     @property
     def pairs(self) -> Pairs:
@@ -146,6 +151,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
             part, gone = combine_mod.drop_person_pairs(part, orders.banned)
             dropped += gone
             parts.append(part)
+    conflicts = dropped.copy()  # so far every drop was a person-pair conflict
     # Only the person pairs that also hold a joint-level cross-person label can collide with
     # one; their blocks are merged, the rest are unique and are expanded straight into the
     # output (no sort, no copy).
@@ -161,4 +167,5 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     merged = combine_mod.combine(parts + [orders.expand(labelled, touch)], len(table))
     dropped += merged.dropped
     rest = orders.expand(labelled, ~touch)
-    return PriorResult([merged.pairs, rest], scale, is_grounded, produced, dropped, raw)
+    return PriorResult([merged.pairs, rest], scale, is_grounded, produced, dropped, raw,
+                       conflicts)
