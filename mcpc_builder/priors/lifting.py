@@ -391,10 +391,11 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
     low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
     high_b = f32(z_torso + off_max)
-    lo = np.subtract(low_a[:, :, None], high_b[:, None]).min(0)  # (M, M, N)
+    grid = np.empty((len(tsigns), len(MODELLED), len(MODELLED), n), np.float32)
+    lo = np.subtract(low_a[:, :, None], high_b[:, None], out=grid).min(0)  # (M, M, N)
     high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
     low_b = f32(z_torso + off_min)
-    hi = np.subtract(high_a[:, :, None], low_b[:, None]).max(0)
+    hi = np.subtract(high_a[:, :, None], low_b[:, None], out=grid).max(0)
     lo = lo[PAIR_ROW, PAIR_COL].T.astype(np.float64)  # (N, P)
     hi = hi[PAIR_ROW, PAIR_COL].T.astype(np.float64)
     # Two joints of one chain: the hull of their difference.
