@@ -3,7 +3,9 @@ relative-depth-priors.md).
 
 One module per physical cue, each a function from person arrays to ``Pairs``:
 ``foot_contact`` (P1), ``person_scale`` (P2), ``foreshortening`` (P3), ``facing`` (P4),
-``occlusion`` (P5); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
+``occlusion`` (P5), and ``lifting`` (the within-person prior: the 3D lifts of each person's 2D
+skeleton enumerated with bone-length ranges and joint limits, labelling the pairs every surviving
+lift orders); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
 vectorised over all its persons (no loop per person or per pair).
 """
 
