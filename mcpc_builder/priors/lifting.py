@@ -391,13 +391,13 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
     low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
     high_b = f32(z_torso + off_max)
-    grid = np.empty((len(tsigns), len(MODELLED), len(MODELLED), n), np.float32)
-    lo = np.subtract(low_a[:, :, None], high_b[:, None], out=grid).min(0)  # (M, M, N)
+    grid = np.empty((len(tsigns), len(PAIR_ROW), n), np.float32)  # (T, P, N)
+    lo = np.subtract(low_a[:, PAIR_ROW], high_b[:, PAIR_COL], out=grid).min(0)
     high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
     low_b = f32(z_torso + off_min)
-    hi = np.subtract(high_a[:, :, None], low_b[:, None], out=grid).max(0)
-    lo = lo[PAIR_ROW, PAIR_COL].T.astype(np.float64)  # (N, P)
-    hi = hi[PAIR_ROW, PAIR_COL].T.astype(np.float64)
+    hi = np.subtract(high_a[:, PAIR_ROW], low_b[:, PAIR_COL], out=grid).max(0)
+    lo = lo.T.astype(np.float64)  # (N, P)
+    hi = hi.T.astype(np.float64)
     # Two joints of one chain: the hull of their difference.
     torso = (z_torso[:, PAIR_A[INNER_PAIR_INDEX]] - z_torso[:, PAIR_B[INNER_PAIR_INDEX]])
     lo[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_lo, np.inf).min(0).T
