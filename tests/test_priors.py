@@ -178,7 +178,8 @@ def test_limb_seen_at_full_length_gives_equal_label_and_tilted_one_abstains():
 
 
 def test_frontal_face_puts_nose_and_eyes_before_the_ears():
-    got = labels(apply_priors(table_of(standing(300, 400, 250))).raw["facing"])
+    on = PriorConfig.from_dict({"facing": {"face_order": True}})
+    got = labels(apply_priors(table_of(standing(300, 400, 250)), on).raw["facing"])
     for front in ("nose", "left_eye", "right_eye"):
         for ear in ("left_ear", "right_ear"):
             assert got[(0, J[front], 0, J[ear])] == 1
@@ -299,7 +300,8 @@ def _synthetic_table(n_scenes: int, seed: int) -> PersonTable:
                                             "person_scale": {"min_ratio": 1.5},
                                             "foot_contact": {"within_person": True},
                                             "facing": {"self_occluded_face": False,
-                                                       "torso_side_hips": True},
+                                                       "torso_side_hips": True,
+                                                       "face_order": True},
                                             "occlusion": {"face_behind_own_body": True}}])
 def test_vectorised_priors_equal_the_per_person_reference(overrides):
     from pipelines.bench.reference_priors import reference_priors
@@ -328,7 +330,7 @@ def test_vectorised_priors_equal_the_per_person_reference(overrides):
 
 def test_disabled_rules_are_measured_but_never_merged():
     near, far = standing(200, 450, 300), standing(450, 300, 100)
-    config = PriorConfig.from_dict({"enabled": ["facing"]})
+    config = PriorConfig.from_dict({"enabled": ["facing"], "facing": {"face_order": True}})
     res = apply_priors(table_of(near, far), config, evaluate_disabled=True)
     assert len(res.raw["foot_contact"]) > 0 and len(res.raw["person_scale"]) > 0
     assert set(res.pairs.rule.tolist()) == {RULE_CODE["facing"]}

@@ -131,6 +131,10 @@ class FacingConfig:
         at or below this (the torso is turned enough for one side to be clearly nearer).
     face_confidence / torso_confidence: confidence of the labels (0.9: the frontal-face and
         torso-side labels measured 92-93% on the mocap dev set with COCO-sized noise).
+    face_order: emit the frontal-face (nose and eyes before the ears) and back-view (ears before
+        the hidden nose) labels. Off: a pitched head or a small one brings the nose within the
+        5 cm tie tolerance of the ears (83-94% across the dev world with and without mocap
+        poses); ``lifting`` orders the face points with margins from their 2D offsets instead.
     torso_side_hips: also order the hips by the torso-side cue (the shoulders always). Off: the
         hip joints are only ~0.1 H apart, so a turn that makes them differ by more than the
         audit's 5 cm tolerance is rare (87% on the mocap dev set vs 93% for the shoulders).
@@ -147,6 +151,7 @@ class FacingConfig:
     torso_max_ratio: float = 0.75
     face_confidence: float = 0.9
     torso_confidence: float = 0.9
+    face_order: bool = False
     torso_side_hips: bool = False
     self_occluded_face: bool = True
     self_occlusion_confidence: float = 0.95

@@ -65,13 +65,14 @@ def facing(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     # Frontal face: nose and eyes in front of the ears.
     frontal = vis[:, NOSE] & vis[:, L_EYE] & vis[:, R_EYE] & vis[:, L_EAR] & vis[:, R_EAR] \
         & big_face
-    for front in (NOSE, L_EYE, R_EYE):
+    if cfg.face_order:
+        for front in (NOSE, L_EYE, R_EYE):
+            for ear in (L_EAR, R_EAR):
+                _emit(frontal & square, front, ear, 1, c, out)
+        # Back view: ears in front of the hidden nose.
+        back = vis[:, L_EAR] & vis[:, R_EAR] & hid[:, NOSE] & big_face & square
         for ear in (L_EAR, R_EAR):
-            _emit(frontal & square, front, ear, 1, c, out)
-    # Back view: ears in front of the hidden nose.
-    back = vis[:, L_EAR] & vis[:, R_EAR] & hid[:, NOSE] & big_face & square
-    for ear in (L_EAR, R_EAR):
-        _emit(back, ear, NOSE, 1, c, out)
+            _emit(back, ear, NOSE, 1, c, out)
     # Face points hidden by the person's own head (turned away): order them against the other
     # face points, never against a body part that merely overlaps them in the image.
     if cfg.self_occluded_face:

@@ -206,11 +206,11 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
         c = _clip_conf(fa.face_confidence)
         frontal = vis[NOSE] and vis[L_EYE] and vis[R_EYE] and vis[L_EAR] and vis[R_EAR] \
             and big_face
-        if frontal and square:
+        if frontal and square and fa.face_order:
             for front in (NOSE, L_EYE, R_EYE):
                 for ear in (L_EAR, R_EAR):
                     raw["facing"].append((p.row, front, p.row, ear, 1, c))
-        if vis[L_EAR] and vis[R_EAR] and hid[NOSE] and big_face and square:
+        if vis[L_EAR] and vis[R_EAR] and hid[NOSE] and big_face and square and fa.face_order:
             for ear in (L_EAR, R_EAR):
                 raw["facing"].append((p.row, ear, p.row, NOSE, 1, c))
         if fa.self_occluded_face:
