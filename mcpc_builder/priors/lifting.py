@@ -202,11 +202,13 @@ def _torso_keep(vec, mid, signs, known, config):
 
 
 # Groups whose joint limits are checked at the corners of the bones' magnitude intervals as well
-# as at the middle (a combo survives if any of them meets the limits). The legs: a thigh that may
-# lie in the image plane must not get its sign from the hip-extension limit just because its
+# as at the middle (a combo survives if any of them meets the limits). The legs' hip-extension
+# limit: a thigh that may lie in the image plane must not get its sign from it just because its
 # middle magnitude tilts it (on the dev world that pinned standing people's thighs forwards, 84%
-# precision; corners: 96%). The other groups are checked at the middle only: their corners
-# cost coverage on the mocap dev set and bought no precision on the dev world.
+# precision). The knee's flexion limit is checked at the middle, and only for a knee visibly bent
+# in the image (``knee_min_bend_sin``): annotation noise bends a straight leg a few degrees
+# either way. The other groups are checked at the middle only: their corners cost coverage on
+# the mocap dev set and bought no precision on the dev world.
 CORNER_GROUPS = ("left_leg", "right_leg")
 
 
@@ -240,7 +242,7 @@ def _cross(p, q):
     return (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
 
 
-def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config):
+def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hip", "knee")):
     """(N, T, K) bool (head: (N, 1, K), its limits do not involve the torso): chain sign combos
     within joint limits under each torso hypothesis."""
     cfg = config.lifting
@@ -257,10 +259,19 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config):
     if name.endswith("_leg"):
         thigh, shin = v
         ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
+        if "hip" in limits:
+            keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
         ok2 = ok & known[:, bones[1]][:, None, None]
-        bend = _cross(thigh, shin)  # the knee's flexion axis
-        keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
+        if "knee" in limits:
+            # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
+            # by a few degrees, either way.
+            t2, s2 = vec[:, bones[0]], vec[:, bones[1]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
+                    np.hypot(*t2.T) * np.hypot(*s2.T))
+            ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
+            bend = _cross(thigh, shin)  # the knee's flexion axis
+            keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
     elif name.endswith("_arm"):
         ok = known[:, bones[0]][:, None, None]
         keep &= ~ok | (_dot(per_k(v[0]), per_t(fwd)) >= cfg.min_upper_arm_forward_cos)
@@ -336,13 +347,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     rad = np.maximum(d_hi - nom, nom - d_lo)
     tsigns = _signs(3)
     tb = [BONE[b] for b in GROUPS["torso"]]
-    # A combo breaks a limit only if it does so at every magnitude its bones may have: the limits
-    # are checked at the middle and at the corners of the bones' [d_lo, d_hi] (a bone that may lie
-    # in the image plane never has its sign fixed by a limit it would meet lying flat).
     keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
-    for corner in (_corners(GROUPS["torso"], d_lo, d_hi, mid) if "torso" in CORNER_GROUPS
-                   else ()):
-        keep_t |= _torso_keep(vec, corner, tsigns, known, config)[0]
     side = hidden_side(visibility if cfg.use_visibility else None, n)
     keep_t &= (side[:, None, tb] * tsigns[None] >= 0).all(-1)
     # Limits that no lift meets say the keypoints (or the ranges) are off for this person, not
@@ -360,9 +365,15 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             continue
         bi = [BONE[b] for b in bones]
         signs = _signs(len(bi))
-        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
-        for corner in (_corners(bones, d_lo, d_hi, mid) if name in CORNER_GROUPS else ()):
-            keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config)
+        if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
+            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
+            for corner in _corners(bones, d_lo, d_hi, mid):
+                keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config,
+                                          ("hip",))
+            keep = keep & _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
+                                      ("knee",))
+        else:
+            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
         keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
         keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
         keep_t &= keep.any(-1)

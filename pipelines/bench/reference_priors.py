@@ -447,12 +447,16 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             keep_t.append(any_ok)
         if not any(keep_t):
             keep_t = [True] * len(tsigns)
-        def limits_ok(name, bi, s, mag, left, fwd):
+        def limits_ok(name, bi, s, mag, left, fwd, limits=("hip", "knee")):
             v = [unit(v3(b, sg, mag)) for b, sg in zip(bi, s)]
             ok = True
             if name.endswith("_leg") and known[bi[0]]:
-                ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
-                if known[bi[1]]:
+                if "hip" in limits:
+                    ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
+                t2, s2 = vec[bi[0]], vec[bi[1]]
+                den = math.hypot(*t2) * math.hypot(*s2)
+                bent = den > 0 and abs(t2[0] * s2[1] - t2[1] * s2[0]) / den >= cfg.knee_min_bend_sin
+                if known[bi[1]] and "knee" in limits and bent:
                     ok &= dot(cross(v[0], v[1]), left) >= -cfg.knee_hyperextension_sin
             elif name.endswith("_arm") and known[bi[0]]:
                 ok &= dot(v[0], fwd) >= cfg.min_upper_arm_forward_cos
@@ -479,9 +483,13 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             for t, (left, up, fwd) in enumerate(axes):
                 row = []
                 for s in signs:
-                    row.append(all(side[b] * sg >= 0 for b, sg in zip(bi, s))
-                               and any(limits_ok(name, bi, s, mag, left, fwd)
-                                       for mag in corners(bones)))
+                    if name in CORNER_GROUPS:  # hip limit at any corner, knee at the middle
+                        ok = any(limits_ok(name, bi, s, mag, left, fwd, ("hip",))
+                                 for mag in corners(bones)) \
+                            and limits_ok(name, bi, s, mid, left, fwd, ("knee",))
+                    else:
+                        ok = limits_ok(name, bi, s, mid, left, fwd)
+                    row.append(all(side[b] * sg >= 0 for b, sg in zip(bi, s)) and ok)
                 table.append(row)
             if not any(table[t][k] for t in range(len(axes)) if keep_t[t]
                        for k in range(len(signs))):
