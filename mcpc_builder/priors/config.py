@@ -203,7 +203,9 @@ class LiftingConfig:
         surviving lift (0.03 H ~ 5 cm, the audit's tie tolerance).
     max_twist_cos: hip line and shoulder line directions must have at least this cosine.
     max_torso_skew_cos: |cos| between the left-right axis and the spine at most this.
-    min_thigh_forward_cos: thigh direction . body forward at least this (hip extension limit).
+    min_thigh_forward_cos: thigh direction . body forward at least this (hip extension limit:
+        -0.35 is ~20 deg behind the frontal plane, the passive range; -0.25 cost the dev world
+        3 points of precision).
     knee_hyperextension_sin: (thigh x shin) . left at least minus this (knees bend backwards).
     knee_min_bend_sin: the knee limit is applied only where the knee is bent in the image by at
         least this sine (~37 deg): noise bends a straight leg a few degrees either way (without
@@ -225,7 +227,7 @@ class LiftingConfig:
     use_visibility: bool = True
     max_twist_cos: float = 0.4
     max_torso_skew_cos: float = 0.8
-    min_thigh_forward_cos: float = -0.45
+    min_thigh_forward_cos: float = -0.35
     knee_hyperextension_sin: float = 0.1
     knee_min_bend_sin: float = 0.6
     min_upper_arm_forward_cos: float = -0.9
