@@ -313,6 +313,14 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                 raw["foreshortening"].append((pa, ja, pb, jb, label,
                                               _clip_conf(fs.ordered_confidence)))
 
+    if "lifting" in config.enabled:
+        import numpy as np
+
+        kp = np.asarray(table.keypoints, np.float64)
+        vis = np.asarray(table.visibility)
+        kp = np.where((vis > 0)[..., None] & np.isfinite(kp), kp, np.nan)
+        raw["lifting"] = reference_lifting(kp, vis, np.asarray(scales, np.float64), config)
+
     # Combine: person pairs ordered oppositely by P1 and P2 lose all their cross labels, then
     # identical pairs merge and contradicting ones are dropped.
     sign = {}
