@@ -215,6 +215,9 @@ class LiftingConfig:
     max_face_skew_cos: |cos| between the ear line and the ears->nose direction at most this.
     min_nose_forward_cos: ears->nose . (ear line x neck) at least this (the face is in front).
     min_eye_forward_cos: ears->eye . ears->nose at least this.
+    min_head_torso_cos: ears->nose . body forward at least this (the neck turns the face at most
+        ~80 deg from the chest; -0.3 leaves room for the axes' errors). It ties the torso's
+        turn to the face's.
     confidence_min / confidence_max / confidence_span: confidence grows linearly from min at
         ``min_margin`` to max at ``min_margin + confidence_span`` (x height).
     batch: persons per vectorised batch (bounds memory).
@@ -235,6 +238,7 @@ class LiftingConfig:
     max_face_skew_cos: float = 0.6
     min_nose_forward_cos: float = -0.3
     min_eye_forward_cos: float = 0.3
+    min_head_torso_cos: float = -0.3
     confidence_min: float = 0.94
     confidence_max: float = 0.99
     confidence_span: float = 0.15

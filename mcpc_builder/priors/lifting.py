@@ -243,8 +243,7 @@ def _cross(p, q):
 
 
 def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hip", "knee")):
-    """(N, T, K) bool (head: (N, 1, K), its limits do not involve the torso): chain sign combos
-    within joint limits under each torso hypothesis."""
+    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
     # Unit 3D direction of each bone of the chain under each combo: components (N, K).
@@ -252,7 +251,7 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hi
                      np.broadcast_to(vec[:, b, 1, None], (len(vec), len(signs))),
                      signs[None, :, i] * mid[:, b, None])
          for i, b in enumerate(bones)]
-    keep = np.ones((len(vec), 1 if name == "head" else left.shape[1], len(signs)), bool)
+    keep = np.ones((len(vec), left.shape[1], len(signs)), bool)
     # Torso axes as components (N, T, 1), against a bone's (N, 1, K).
     per_t = lambda a: tuple(a[:, :, c, None] for c in range(3))  # noqa: E731
     per_k = lambda p: tuple(c[:, None] for c in p)  # noqa: E731
@@ -287,6 +286,9 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hi
         eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
         k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
         keep &= k[:, None]
+        # The neck turns the face at most ~80 deg from the chest's forward axis.
+        ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
+        keep = keep & (~ok_h | (_dot(per_k(nose), per_t(fwd)) >= cfg.min_head_torso_cos))
     return keep
 
 

@@ -478,6 +478,8 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
                     ok &= dot(reye, nose) >= cfg.min_eye_forward_cos
                     if known[BONE["left_eye"]] and known[BONE["right_eye"]]:
                         ok &= dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0
+                if known[BONE["nose"]] and known[BONE["ear_line"]]:
+                    ok &= dot(nose, fwd) >= cfg.min_head_torso_cos
             return ok
 
         # Chains.
