@@ -369,7 +369,8 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
         signs = _signs(len(bi))
         if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
             keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
-            for corner in _corners(bones, d_lo, d_hi, mid):
+            # (The hip limit involves the thigh only: its corners are the thigh's two ends.)
+            for corner in _corners(bones[:1], d_lo, d_hi, mid):
                 keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config,
                                           ("hip",))
             keep = keep & _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
@@ -384,11 +385,13 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
         kt = keep.transpose(1, 2, 0)[:, :, None]  # (T|1, K, 1, N)
         off_min[:, members] = np.where(kt, off[None], np.inf).min(1)
         off_max[:, members] = np.where(kt, off[None], -np.inf).max(1)
-        for q in CHAIN_INNER[name]:
-            a, b = INNER_PAIRS[q]
-            d = off[:, members.index(a)] - off[:, members.index(b)]  # (K, N)
-            inner_lo[:, q] = np.where(kt[:, :, 0], d[None], np.inf).min(1)
-            inner_hi[:, q] = np.where(kt[:, :, 0], d[None], -np.inf).max(1)
+        q = CHAIN_INNER[name]
+        if q:
+            a = [members.index(INNER_PAIRS[i][0]) for i in q]
+            b = [members.index(INNER_PAIRS[i][1]) for i in q]
+            d = off[:, a] - off[:, b]  # (K, Q, N)
+            inner_lo[:, q] = np.where(kt, d[None], np.inf).min(1)
+            inner_hi[:, q] = np.where(kt, d[None], -np.inf).max(1)
     if per_hypothesis:
         torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
         c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
