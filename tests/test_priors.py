@@ -178,7 +178,7 @@ def test_limb_seen_at_full_length_gives_equal_label_and_tilted_one_abstains():
 
 
 def test_frontal_face_puts_nose_and_eyes_before_the_ears():
-    on = PriorConfig.from_dict({"facing": {"face_order": True}})
+    on = PriorConfig.from_dict({"enabled": ["facing"], "facing": {"face_order": True}})
     got = labels(apply_priors(table_of(standing(300, 400, 250)), on).raw["facing"])
     for front in ("nose", "left_eye", "right_eye"):
         for ear in ("left_ear", "right_ear"):
@@ -192,7 +192,7 @@ def test_turned_torso_side_showing_its_ear_is_nearer():
         kp[J[f"{side}_shoulder"], 0] = mid[0] + 0.5 * (kp[J[f"{side}_shoulder"], 0] - mid[0])
     vis[J["right_ear"]] = 1  # right ear hidden behind the head: the left side faces us
     vis[J["nose"]] = 1
-    on = sorted(set(PriorConfig().enabled) | {"foreshortening"})
+    on = sorted(set(PriorConfig().enabled) | {"foreshortening", "facing"})
     res = apply_priors(table_of((kp, vis)), PriorConfig.from_dict({"enabled": on}))
     face = labels(res.raw["facing"])
     assert face[(0, J["left_shoulder"], 0, J["right_shoulder"])] == 1
