@@ -199,12 +199,32 @@ def test_uneven_ground_puts_people_at_different_heights():
     assert two_levels >= 2
 
 
-def test_slopes_tilt_the_ground_within_the_configured_angle():
-    cfg = WorldConfig(ground=GroundConfig(slope_probability=1.0, max_slope=8.0))
-    grads = [np.linalg.norm(sample_scene(np.random.default_rng(s), cfg).ground.gradient)
-             for s in range(20)]
-    assert max(grads) <= math.tan(math.radians(8.0)) + 1e-12 and min(grads) >= 0
-    assert np.mean(grads) > 0.02
+def test_slopes_tilt_the_ground_within_the_configured_angle_and_rise():
+    cfg = WorldConfig(ground=GroundConfig(slope_probability=1.0, max_slope=8.0, slope_rise=0.5))
+    grounds = [sample_scene(np.random.default_rng(s), cfg).ground for s in range(20)]
+    grads = [np.linalg.norm(g.gradient) for g in grounds]
+    assert max(grads) <= math.tan(math.radians(8.0)) + 1e-12 and np.mean(grads) > 0.02
+    far = np.array([[100.0, 0.0], [0.0, 100.0], [-100.0, -100.0]])
+    assert all(np.abs(g.height(far)).max() <= 0.5 + 1e-12 for g in grounds)
+
+
+def test_ground_rays_hit_the_height_field():
+    from mcpc_builder.synth.ground import Ground, ray_entry
+
+    ground = Ground(np.zeros(2), np.array([0.1, 0.05]), np.array([0.6, 0.8]), 0.3, 0.4, 0.5)
+    rng = np.random.default_rng(10)
+    C = np.array([-3.0, -4.0, 1.7])
+    d = rng.normal(size=(3, 500))
+    d[2] = -np.abs(d[2]) - 0.05
+    s, riser = ray_entry(ground, C, *d)
+    hit = C[:, None] + s * d
+    on_top = np.isfinite(s) & ~riser
+    assert on_top.sum() > 300
+    assert np.allclose(hit[2, on_top], ground.height(hit[:2, on_top].T), atol=1e-9)
+    # Nothing on the ray before the hit is under the ground.
+    for frac in (0.25, 0.5, 0.9):
+        p = C[:, None] + frac * s[on_top] * d[:, on_top]
+        assert (p[2] >= ground.height(p[:2].T) - 1e-9).all()
 
 
 def test_realistic_world_writes_noisy_keypoints_and_exact_ground_truth(tmp_path):

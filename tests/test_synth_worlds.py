@@ -135,3 +135,138 @@ def test_synth_cli_takes_world_and_poses(tmp_path):
     assert len(gt["pose"]) > 0
     assert main(["synth", "--format", "coco", "--out", str(tmp_path / "x"), "--n-images", "2",
                  "--world", "nowhere.yaml", "--quiet"]) == 2
+
+
+def _bvh_text() -> str:
+    """A small CMU-style BVH (centimetres, Y up, T-pose rest) with three frames."""
+    def leg(side, x):
+        return f"""  JOINT {side}UpLeg
+  {{
+    OFFSET {x} -5 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT {side}Leg
+    {{
+      OFFSET 0 -44 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT {side}Foot
+      {{
+        OFFSET 0 -42 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        JOINT {side}ToeBase
+        {{
+          OFFSET 0 -6 13
+          CHANNELS 3 Zrotation Xrotation Yrotation
+          End Site
+          {{
+            OFFSET 0 0 4
+          }}
+        }}
+      }}
+    }}
+  }}
+"""
+
+    def arm(side, x):
+        return f"""      JOINT {side}Arm
+      {{
+        OFFSET {x} 20 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        JOINT {side}ForeArm
+        {{
+          OFFSET {x * 1.6} 0 0
+          CHANNELS 3 Zrotation Xrotation Yrotation
+          JOINT {side}Hand
+          {{
+            OFFSET {x * 1.3} 0 0
+            CHANNELS 3 Zrotation Xrotation Yrotation
+            End Site
+            {{
+              OFFSET {x * 0.4} 0 0
+            }}
+          }}
+        }}
+      }}
+"""
+    # The person's left is +x when facing +z with y up.
+    head = """      JOINT Neck
+      {
+        OFFSET 0 25 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        JOINT Head
+        {
+          OFFSET 0 10 0
+          CHANNELS 3 Zrotation Xrotation Yrotation
+          End Site
+          {
+            OFFSET 0 21 0
+          }
+        }
+      }
+"""
+    hierarchy = ("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n"
+                 "  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
+                 + leg("Left", 9) + leg("Right", -9)
+                 + "  JOINT Spine\n  {\n    OFFSET 0 10 0\n"
+                 "    CHANNELS 3 Zrotation Xrotation Yrotation\n    JOINT Chest\n    {\n"
+                 "      OFFSET 0 20 0\n      CHANNELS 3 Zrotation Xrotation Yrotation\n"
+                 + head + arm("Left", 16) + arm("Right", -16) + "    }\n  }\n}\n")
+    n_channels = 6 + 3 * (2 * 4 + 2 + 2 + 2 * 3)
+    rows = []
+    for k in range(3):
+        v = np.zeros(n_channels)
+        v[:3] = [5.0 * k, 97.0, 0.0]
+        v[4] = 0.0
+        v[7] = -25.0 * k          # left hip flexion about x (Zrot, Xrot, Yrot order)
+        v[10] = 30.0 * k          # left knee
+        rows.append(" ".join(f"{x:.3f}" for x in v))
+    return hierarchy + "MOTION\nFrames: 3\nFrame Time: 0.033333\n" + "\n".join(rows) + "\n"
+
+
+def test_bvh_pose_library_is_read_with_pybvh_and_mapped_by_name(tmp_path):
+    pytest.importorskip("pybvh")
+    path = tmp_path / "walk01.bvh"
+    path.write_text(_bvh_text())
+    lib = load_pose_library(str(path))
+    X = lib.joints
+    assert X.shape == (3, 22, 3) and list(lib.activity) == ["walk"] * 3  # digits dropped
+    # Z up, floor at 0, the head above the pelvis, the feet on the floor.
+    assert (X[:, B["head_top"], 2] > X[:, B["pelvis"], 2] + 0.5 * 50).all()
+    # (the toes, 6 units below the ankles, are the lowest joints: the floor)
+    assert abs(X[0, [B["left_ankle"], B["right_ankle"]], 2].min() - 6.0) < 1e-6
+    # Thigh and shank keep the BVH's lengths (44, 42 units) in every frame.
+    thigh = np.linalg.norm(X[:, B["left_knee"]] - X[:, B["left_hip"]], axis=1)
+    shank = np.linalg.norm(X[:, B["left_ankle"]] - X[:, B["left_knee"]], axis=1)
+    assert np.allclose(thigh, 44.0, atol=1e-6) and np.allclose(shank, 42.0, atol=1e-6)
+    # Face points on the head, between upper neck and head top; left ear on the person's left.
+    head = 0.5 * (X[:, B["upper_neck"]] + X[:, B["head_top"]])
+    assert (np.linalg.norm(X[:, B["nose"]] - head, axis=1) < 21.0).all()
+    left = X[:, B["left_shoulder"]] - X[:, B["right_shoulder"]]
+    ears = X[:, B["left_ear"]] - X[:, B["right_ear"]]
+    assert ((left * ears).sum(1) > 0).all()
+    # The hip flexes the thigh forward over the frames: the knee moves ahead of the hip.
+    fwd = np.cross(left[0], np.array([0.0, 0.0, 1.0]))  # x forward, y left, z up
+    assert (X[2, B["left_knee"]] - X[2, B["left_hip"]]) @ fwd > 10.0
+    people = sample_scene(np.random.default_rng(0), WorldConfig(poses=str(path))).people
+    assert people and all(p.pose == "walk" for p in people)
+
+
+def test_new_world_fields_at_their_defaults_draw_the_default_world_byte_for_byte(tmp_path):
+    from mcpc_builder.synth import write_dataset
+
+    # Every realism field spelled out at its default value (as a YAML world would).
+    (tmp_path / "spelled.yaml").write_text(
+        "poses: null\npose_library_fraction: 1.0\nbody_proportions: fixed\n"
+        "length_spread: 1.0\nbreadth_spread: 1.0\ngait: synthetic\nseating: stool\n"
+        "ground: {step_probability: 0.0, slope_probability: 0.0}\n"
+        "annotator: {noise_scale: 0.0, self_hidden_marked_visible: 0.0}\n")
+    spelled = load_world(tmp_path / "spelled.yaml")
+    assert spelled == WorldConfig()
+    a = write_dataset("coco", tmp_path / "a", seed=5, n_images=3, config=WorldConfig())
+    b = write_dataset("coco", tmp_path / "b", seed=5, n_images=3, config=spelled)
+    for rel in ("annotations/person_keypoints_train2017.json",
+                "annotations/person_keypoints_val2017.json"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    # ... while a realistic world draws a different dataset from the same seed.
+    c = write_dataset("coco", tmp_path / "c", seed=5, n_images=3, config=load_world("dev"))
+    rel = "annotations/person_keypoints_train2017.json"
+    assert (a / rel).read_bytes() != (c / rel).read_bytes()

@@ -5,9 +5,9 @@ with real annotators' mistakes.
 ``computeOks``) defines a per-keypoint constant from redundantly annotated images: sigma_i^2 =
 E[d_i^2 / s^2], d_i the distance between two annotators' clicks of keypoint i and s^2 the
 person's segment area in pixels. The published sigmas are below (``COCO_OKS_SIGMAS``). An
-isotropic 2D Gaussian click with per-axis standard deviation tau has E[d^2] = 2 tau^2, so a click
-spread of sigma_i * s in distance is tau_i = sigma_i * sqrt(area) / sqrt(2) per axis; ``noise_scale``
-multiplies it (1 = COCO's annotators).
+isotropic 2D Gaussian click with per-axis standard deviation tau has E[d^2] = 2 tau^2, so a
+click spread of sigma_i * s in distance is tau_i = sigma_i * sqrt(area) / sqrt(2) per axis;
+``noise_scale`` multiplies it (1 = COCO's annotators).
 
 **Visibility flags.** COCO's guideline leaves self-occlusion to the annotator (a limb behind the
 person's own body is "sometimes visible, sometimes not" in COCO and CrowdPose), and a hidden face

@@ -1,4 +1,4 @@
-"""A person's body: segment lengths, forward kinematics, and the capsules and ellipsoids it is made of.
+"""A person's body: segment lengths, forward kinematics, and its capsules and ellipsoids.
 
 World frame: metres, Z up. A person is a skeleton of the 22 ``joints.BODY_POINTS`` plus a *body*:
 capsules (limbs, neck, shoulder and hip girdles, feet, hands) and ellipsoids (torso, head). The

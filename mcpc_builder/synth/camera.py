@@ -1,11 +1,12 @@
-"""The synthetic world's pinhole camera (OpenCV axes: x right, y down, z forward; pixels 0-based)."""
+"""The synthetic world's pinhole camera (OpenCV axes: x right, y down, z forward; 0-based px)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..geometry import look_at_rotation, project_intrinsics
 
 @dataclass
 class Camera:
@@ -54,22 +55,11 @@ class Camera:
 
 def project_camera(X_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(..., 3) camera-frame metres -> uv (..., 2) pixels, z (...) metres."""
-    X_cam = np.asarray(X_cam, dtype=float)
-    z = X_cam[..., 2]
-    safe = np.where(np.abs(z) < 1e-9, 1e-9, z)
-    uv_h = X_cam @ K.T
-    return uv_h[..., :2] / safe[..., None], z
+    return project_intrinsics(X_cam, K)
 
 
 def look_at_camera(centre: np.ndarray, target: np.ndarray, roll: float, K: np.ndarray,
                    width: int, height: int) -> Camera:
     """A camera at ``centre`` (3,) looking at ``target`` (3,), rolled by ``roll`` radians."""
-    fwd = target - centre
-    fwd = fwd / np.linalg.norm(fwd)
-    right = np.cross(fwd, np.array([0.0, 0.0, 1.0]))
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    c, s = math.cos(roll), math.sin(roll)
-    right, down = c * right + s * down, -s * right + c * down
-    R = np.stack([right, down, fwd], axis=0)  # rows: camera axes in world coordinates
+    R = look_at_rotation(centre, target, roll)  # rows: camera axes in world coordinates
     return Camera(K=K, R=R, t=-R @ centre, width=width, height=height)

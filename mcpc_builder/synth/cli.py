@@ -86,5 +86,7 @@ def run(args: argparse.Namespace) -> int:
     files = [p for p in out.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     print(f"wrote synthetic {args.format} dataset to {out}: {len(files)} files, "
-          f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s (seed {args.seed})")
+          f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s (seed {args.seed}, "
+          f"world {args.world or 'default'}"
+          f"{', poses ' + config.poses if config is not None and config.poses else ''})")
     return 0
