@@ -134,7 +134,8 @@ def group_scores(label: np.ndarray, truth: np.ndarray, person_a: np.ndarray,
     n = len(labelled_joints)
     out = score(label, truth, person_a, person_b, n)
     out["people"] = int(n)
-    for name, sel in (("same_person", person_a == person_b), ("cross_person", person_a != person_b)):
+    same = person_a == person_b
+    for name, sel in (("same_person", same), ("cross_person", ~same)):
         la, tr = label[sel], truth[sel]
         count = lambda p: np.bincount(p[p < n], minlength=n)  # noqa: E731  (rows >= n: outside)
         if name == "same_person":

@@ -75,7 +75,7 @@ def is_grounded(p: Person, s: float, config: PriorConfig) -> bool:
         return False
     y = [q[1] for q in p.kp]
     ank_low, ank_high = max(y[L_ANK], y[R_ANK]), min(y[L_ANK], y[R_ANK])
-    others = max([y[j] for j in range(21) if j not in (L_ANK, R_ANK) and p.lab[j]],
+    others = max([y[j] for j in range(MCPC21.num_joints) if j not in (L_ANK, R_ANK) and p.lab[j]],
                  default=-math.inf)
     hip_y = 0.5 * (y[L_HIP] + y[R_HIP])
     sho_y = 0.5 * (y[L_SHO] + y[R_SHO])
@@ -98,8 +98,8 @@ def cross_pairs(rule, near: Person, far: Person, ratio, conf, s_near, config, ou
     f_min = cfg.focal_min_factor * max(near.width, near.height)
     gap = (ratio - 1.0) * f_min / s_near
     if gap >= cfg.all_joints_min_gap:
-        for ja in range(21):
-            for jb in range(21):
+        for ja in range(MCPC21.num_joints):
+            for jb in range(MCPC21.num_joints):
                 if near.lab[ja] and far.lab[jb]:
                     out.append((near.row, ja, far.row, jb, 1, conf))
     elif near.lab[PELVIS] and far.lab[PELVIS]:
@@ -295,7 +295,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
 
     if fs.emit_equal:
         for p in people:
-            for k in range(8):
+            for k in range(len(BODY_LIMBS)):
                 q = ratio_of(p, k)
                 a, b, r = LIMBS[k]
                 if fs.equal_min_ratio <= q <= fs.equal_max_ratio and \
