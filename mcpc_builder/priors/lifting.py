@@ -8,7 +8,8 @@ height (``BONE_RANGES``), and the height itself only within a band around the fo
 
 The body is a torso (hip line, shoulder line, spine) carrying independent chains (each arm, each
 leg, the head with its face points). A torso hypothesis fixes the three torso signs (8); a chain
-combo fixes the signs of a chain's bones (4 per limb, 32 for the head). The facing direction
+combo fixes the signs of a chain's bones (4 per limb, 8 for the head: neck, ear line, nose; the
+eyes share the nose's sign). The facing direction
 follows from the 2D skeleton (forward = left x up: the left-right order of shoulders and hips
 against the spine fixes whether the chest faces the camera). Combos that break joint limits are
 pruned: hip and shoulder lines twisted apart, a thigh behind the body beyond hip extension
@@ -177,6 +178,19 @@ def nominal_depth(vec: np.ndarray, height: np.ndarray, config: PriorConfig) -> n
 def _signs(k: int) -> np.ndarray:
     """(2^k, k) every +-1 sign vector."""
     return np.array(list(itertools.product((1.0, -1.0), repeat=k))).reshape(-1, k)
+
+
+# Bones whose sign is another bone's: the eyes sit forwards on the face like the nose (their
+# offset from the ears' midpoint is mostly forward), so they share its sign.
+SIGN_OF = {"left_eye": "nose", "right_eye": "nose"}
+
+
+def group_signs(name: str) -> np.ndarray:
+    """(K, nb) the sign combos of a group's bones (bones in ``SIGN_OF`` copy their leader)."""
+    bones = GROUPS[name]
+    free = [b for b in bones if b not in SIGN_OF]
+    base = _signs(len(free))
+    return np.stack([base[:, free.index(SIGN_OF.get(b, b))] for b in bones], axis=1)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -377,7 +391,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
         if name == "torso":
             continue
         bi = [BONE[b] for b in bones]
-        signs = _signs(len(bi))
+        signs = group_signs(name)
         if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
             keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
             # (The hip limit involves the thigh only: its corners are the thigh's two ends.)

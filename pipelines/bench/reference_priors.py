@@ -357,7 +357,7 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
     import itertools
 
     from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, CORNER_GROUPS,
-                                             GROUPS, MODELLED, VISIBILITY_LINES)
+                                             GROUPS, MODELLED, VISIBILITY_LINES, group_signs)
 
     config = config or PriorConfig()
     cfg = config.lifting
@@ -488,7 +488,7 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             if name == "torso":
                 continue
             bi = [BONE[b] for b in bones]
-            signs = list(itertools.product((1.0, -1.0), repeat=len(bi)))
+            signs = [tuple(r) for r in group_signs(name).tolist()]  # the eyes follow the nose
             table = []
             for t, (left, up, fwd) in enumerate(axes):
                 row = []
