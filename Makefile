@@ -33,7 +33,7 @@ synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 
 audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE)
 	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD)))) \
-		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES))
+		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES) --sources coco)
 
 preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
 	$(VENV)/bin/mcpc-build preview --build $(MCPC) --n 8 --out $(OUT)/preview
