@@ -31,8 +31,9 @@ build:  ## build MCPC from COCO + MPII (COCO_ROOT= MPII_ROOT=; none: the embedde
 synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 	$(VENV)/bin/mcpc-build render --out $(OUT)/scene.png --seed 0
 
-audit:  ## measure label precision of the priors against synthetic ground-truth depth
-	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit
+audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE)
+	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD)))) \
+		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES) --sources coco)
 
 # Only the default build path may be generated from the embedded synthetic data; an MCPC=DIR the
 # user typed must hold a build (a typo is an error, never a place to generate data).
