@@ -22,7 +22,6 @@ merging); "overall" is the merged labels the build wrote.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import Counter
 from pathlib import Path
