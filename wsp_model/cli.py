@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser, mcpc_required: bool = True) -
                         help="override a config field, e.g. --set train.max_steps=50")
     parser.add_argument("--fresh", action="store_true",
                         help="start from scratch even if RUN_DIR/checkpoint.pt exists")
+    parser.add_argument("--backbone-weights", default=None, metavar="FILE",
+                        help="torchvision ResNet checkpoint to start the backbone from (e.g. "
+                             "ImageNet weights you have; nothing is downloaded)")
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
@@ -52,6 +55,8 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         overrides[key.strip()] = yaml.safe_load(value)
     if args.fresh:
         overrides["train.resume"] = False
+    if getattr(args, "backbone_weights", None):
+        overrides["model.backbone_weights"] = str(args.backbone_weights)
     try:
         return replace(cfg, **overrides) if overrides else cfg
     except (TypeError, AttributeError) as err:

@@ -1,7 +1,11 @@
 """Pre-training on MCPC: the task the engine trains, its metrics, and ``pretrain(...)``.
 
-``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseDepthNet`` (``model``) and the
-losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_splits``)
+``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseNet25D`` (``model``: per joint a
+heatmap and a depth map) and the losses (``losses``) into ``engine.train``: heatmap KL on labelled
+joints, ranking loss on the per-joint depths of each labelled pair (``loss.ranking_weight = 0``
+gives 2D-only pre-training, the ablation's control). The checkpoint's meta carries
+``model_args`` (``model.load_model`` rebuilds the network from it) and ``synthetic_sources`` (the
+build's sources that came from the embedded synthetic default). Validation on held-out persons (``data.val_splits``)
 reports pairwise ordinal accuracy on their MCPC pairs (ordered pairs only; equal pairs have no
 order), overall and split into cross-person and within-person pairs, and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
 """
@@ -16,9 +20,9 @@ import torch
 
 from . import engine
 from .config import PretrainConfig, save_config, to_dict
-from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
-from .mcpc_data import McpcDataset, McpcTables, read_build
-from .model import build_pose_depth_net, normalise_image
+from .losses import heatmap_kl, pair_order_correct, ranking_loss, sample_joint_depth
+from .mcpc_data import McpcDataset, McpcTables, read_build, read_manifest, source_roots
+from .model import build_pose_net, pose_net_args
 
 PCK_THRESHOLD = 0.1
 
@@ -58,7 +62,7 @@ class PretrainTask:
         return self._tables
 
     def build_model(self) -> torch.nn.Module:
-        return build_pose_depth_net(self.cfg.model)
+        return build_pose_net(self.cfg.model)
 
     def train_dataset(self) -> McpcDataset:
         return McpcDataset(self.tables, self.cfg.data, self.cfg.data.train_splits, augment=True,
@@ -70,15 +74,15 @@ class PretrainTask:
         return ds if len(ds) else None
 
     def forward(self, model, batch) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        out = model(normalise_image(batch["image"]))
+        out = model(batch["image"])
         size = (self.cfg.data.crop_size, self.cfg.data.crop_size)
-        z_a = sample_depth(out["depth"], batch["point_a"], size)
-        z_b = sample_depth(out["depth"], batch["point_b"], size)
+        z_a = sample_joint_depth(out["depth"], batch["point_a"], batch["joint_a"], size)
+        z_b = sample_joint_depth(out["depth"], batch["point_b"], batch["joint_b"], size)
         return out, z_a, z_b
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out, z_a, z_b = self.forward(model, batch)
-        hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+        hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
         w = self.cfg.loss
         rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"],
                           batch["pair_cross"], w.within_person_weight)
@@ -105,7 +109,7 @@ class PretrainTask:
             pred = heatmap_argmax(out["heatmaps"], stride)
             pck_ok, pck_n = pck_counts(pred, batch["keypoints"], batch["joint_weight"],
                                        batch["person_size"])
-            hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+            hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
             rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
                               batch["pair_mask"], batch["pair_cross"],
                               self.cfg.loss.within_person_weight)
@@ -122,12 +126,33 @@ class PretrainTask:
                 "n_pairs": c[1]}
 
 
+def synthetic_sources(build_dir: str | Path) -> list[str]:
+    """Sources of an MCPC build whose images came from the embedded synthetic default (their root
+    lies in the default-data cache, or holds the synthetic world's ``ground_truth`` folder)."""
+    from mcpc_builder.default_data import CACHE_VERSION, cache_home
+
+    build_dir = Path(build_dir)
+    roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
+    home = (cache_home() / f"default-{CACHE_VERSION}").resolve()
+    out = []
+    for name, root in sorted(roots.items()):
+        root = Path(root).resolve()
+        if root.is_relative_to(home) or (root / "ground_truth").is_dir():
+            out.append(name)
+    return out
+
+
 def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
              stop_at_step: int | None = None) -> engine.TrainResult:
-    """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir."""
+    """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir.
+
+    The checkpoint's meta: ``kind`` "pretrain", ``config``, ``build_dir``, ``model_args`` and
+    ``synthetic_sources`` (see the module docstring)."""
     run_dir = Path(run_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         save_config(cfg, run_dir / "config.yaml")
     task = PretrainTask(build_dir, cfg)
-    meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain"}
+    meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain",
+            "model_args": pose_net_args(cfg.model),
+            "synthetic_sources": synthetic_sources(build_dir)}
     return engine.train(task, cfg.train, run_dir, meta=meta, stop_at_step=stop_at_step)
