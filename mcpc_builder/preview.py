@@ -19,7 +19,8 @@ from .priors.config import RULE_NAMES
 from .schema import MANIFEST_NAME
 
 PRIOR_COLOURS = {"foot_contact": "#1f77b4", "person_scale": "#ff7f0e",
-                 "foreshortening": "#2ca02c", "facing": "#d62728", "occlusion": "#9467bd"}
+                 "foreshortening": "#2ca02c", "facing": "#d62728", "occlusion": "#9467bd",
+                 "lifting": "#8c564b"}
 
 
 def load_build(build_dir: Path):

@@ -10,6 +10,7 @@ from mcpc_builder.joints import BODY_POINTS, COCO17, MCPC21, convert
 from mcpc_builder.persons import PersonTable
 from mcpc_builder.priors import PriorConfig, apply_priors
 from mcpc_builder.priors.combine import combine
+from mcpc_builder.priors.config import RULE_NAMES
 from mcpc_builder.priors.pairs import RULE_CODE, Pairs
 from mcpc_builder.priors.person_scale import FOREARM, SHIN, THIGH, TORSO, UPPER_ARM
 
@@ -108,9 +109,18 @@ def test_grounded_people_on_the_same_row_get_no_order():
 def test_clearly_lower_ankle_is_closer_than_the_other():
     kp, vis = standing(300, 400, 250)
     kp[J["right_ankle"], 1] -= 0.1 * 250  # right foot raised: the left one is lower
-    res = apply_priors(table_of((kp, vis)))
+    on = PriorConfig.from_dict({"foot_contact": {"within_person": True}})
+    res = apply_priors(table_of((kp, vis)), on)
     assert res.grounded[0]
     assert labels(res.raw["foot_contact"]) == {(0, J["left_ankle"], 0, J["right_ankle"]): 1}
+
+
+def test_within_person_ankle_rule_is_off_by_default_but_measured():
+    kp, vis = standing(300, 400, 250)
+    kp[J["right_ankle"], 1] -= 0.1 * 250
+    assert labels(apply_priors(table_of((kp, vis))).pairs, "foot_contact") == {}
+    measured = apply_priors(table_of((kp, vis)), evaluate_disabled=True).raw["foot_contact"]
+    assert labels(measured) == {(0, J["left_ankle"], 0, J["right_ankle"]): 1}
 
 
 def test_slightly_lifted_foot_abstains():
@@ -157,12 +167,14 @@ def test_limb_seen_at_full_length_gives_equal_label_and_tilted_one_abstains():
     sho, elb, wri = J["left_shoulder"], J["left_elbow"], J["left_wrist"]
     kp[elb] = kp[sho] + (0, 0.99 * UPPER_ARM * 250)  # l/L = 0.99: in the image plane
     kp[wri] = kp[elb] + (0, 0.5 * FOREARM * 250)     # l/L = 0.5: tilted, sign unknown
-    config = PriorConfig.from_dict({"foreshortening": {"emit_equal": True}})
+    on = sorted(set(PriorConfig().enabled) | {"foreshortening"})
+    config = PriorConfig.from_dict({"enabled": on, "foreshortening": {"emit_equal": True}})
     got = labels(apply_priors(table_of((kp, vis)), config).raw["foreshortening"])
     assert got[(0, sho, 0, elb)] == 0
     assert (0, elb, 0, wri) not in got and (0, wri, 0, elb) not in got
     # Off by default: the equal labels are below the precision bar on the audit.
-    assert labels(apply_priors(table_of((kp, vis))).raw["foreshortening"]) == {}
+    config = PriorConfig.from_dict({"enabled": on})
+    assert labels(apply_priors(table_of((kp, vis)), config).raw["foreshortening"]) == {}
 
 
 def test_frontal_face_puts_nose_and_eyes_before_the_ears():
@@ -179,7 +191,8 @@ def test_turned_torso_side_showing_its_ear_is_nearer():
         kp[J[f"{side}_shoulder"], 0] = mid[0] + 0.5 * (kp[J[f"{side}_shoulder"], 0] - mid[0])
     vis[J["right_ear"]] = 1  # right ear hidden behind the head: the left side faces us
     vis[J["nose"]] = 1
-    res = apply_priors(table_of((kp, vis)))
+    on = sorted(set(PriorConfig().enabled) | {"foreshortening"})
+    res = apply_priors(table_of((kp, vis)), PriorConfig.from_dict({"enabled": on}))
     face = labels(res.raw["facing"])
     assert face[(0, J["left_shoulder"], 0, J["right_shoulder"])] == 1
     fs = labels(res.raw["foreshortening"])
@@ -288,7 +301,13 @@ def test_vectorised_priors_equal_the_per_person_reference(overrides):
     from pipelines.bench.reference_priors import reference_priors
 
     table = _synthetic_table(120, seed=11)
-    config = PriorConfig.from_dict(overrides)
+    # lifting has its own per-person reference test (test_lifting.py).
+    enabled = [r for r in RULE_NAMES if r != "lifting"]
+    config = PriorConfig.from_dict({"enabled": enabled, **overrides,
+                                    "foot_contact": {"within_person": True},
+                                    "facing": {"self_occluded_face": False,
+                                               "torso_side_hips": True},
+                                    "occlusion": {"face_behind_own_body": True}})
     res = apply_priors(table, config)
     ref = reference_priors(table, config)
     assert np.allclose(res.scale, ref["scale"], equal_nan=True)

@@ -18,6 +18,7 @@ from . import combine as combine_mod
 from . import cross_person, foot_contact, foreshortening
 from .config import RULE_NAMES, PriorConfig
 from .facing import facing
+from .lifting import lifting
 from .occlusion import occlusion
 from .cross_person import PersonOrder
 from .pairs import RULE_CODE, Pairs
@@ -87,7 +88,10 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     joint_level: dict[str, Pairs] = {}
     person_level: dict[str, PersonOrder] = {}
     if "foot_contact" in run:
-        joint_level["foot_contact"] = foot_contact.within_person(kp, is_grounded, scale, config)
+        within = foot_contact.within_person(kp, is_grounded, scale, config)
+        # Off by default (real gait); still measured when an audit asks for disabled rules.
+        joint_level["foot_contact"] = within if config.foot_contact.within_person \
+            else Pairs.empty()
         person_level["foot_contact"] = foot_contact.across_people(img, kp, is_grounded, scale,
                                                                   config)
     if "person_scale" in run:
@@ -96,6 +100,8 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         joint_level["facing"] = facing(kp, vis, scale, config)
     if "occlusion" in run:
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
+    if "lifting" in run:
+        joint_level["lifting"] = lifting(kp, labelled, scale, config)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.
@@ -114,6 +120,9 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
             if rule not in run:
                 continue
             parts = [joint_level[rule]] if rule in joint_level else []
+            if rule == "foot_contact" and not config.foot_contact.within_person \
+                    and evaluate_disabled:
+                parts = [within]
             if rule in person_level:
                 parts.append(cross_person.expand(person_level[rule], scale, labelled,
                                                  image_size, config))

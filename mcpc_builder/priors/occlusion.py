@@ -17,7 +17,8 @@ from .pairs import Pairs, euclidean, image_groups
 L_SHO, R_SHO, L_HIP, R_HIP = 5, 6, 11, 12
 LIMB_ENDS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
 TORSO = (L_SHO, R_SHO, L_HIP, R_HIP)
-NUM_ANNOTATED = 17  # MCPC-21 joints 0..16 are the COCO joints, drawn by annotators
+NUM_ANNOTATED = 17
+NUM_FACE = 5  # MCPC-21 joints 0..4: nose, eyes, ears  # MCPC-21 joints 0..16 are the COCO joints, drawn by annotators
 
 
 NUM_REGIONS = len(LIMB_ENDS) + 1  # the limbs, then the torso
@@ -140,6 +141,8 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     same = pr == person
     if cfg.same_person:  # a joint is never occluded by a part it bounds
         test &= ~(same[:, None] & _BOUNDS[pj])
+        if not cfg.face_behind_own_body:  # a hidden face point is hidden by its own head
+            test &= ~(same & (pj < NUM_FACE))[:, None]
     else:
         test &= ~same[:, None]
     with np.errstate(invalid="ignore"):
