@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import IntegralPose3D, load_model, soft_argmax
+from .model import IntegralPose3D, load_model, read_checkpoint, soft_argmax
 
 __all__ = ["IntegralPose3D", "soft_argmax", "lift_to_camera", "load_finetuned", "predict_batches"]
 
@@ -47,10 +47,11 @@ def load_finetuned(checkpoint: str | dict, device: str | torch.device = "cpu") -
     also holds ``layout``, ``crop`` (the CropConfig fields), ``mean_crop_mm`` and
     ``synthetic_sources`` (data of the embedded synthetic default this model was trained on).
     """
-    model, meta = load_model(checkpoint)
-    if meta.get("kind") != "finetune" or not isinstance(model, IntegralPose3D):
+    ckpt = read_checkpoint(checkpoint)
+    if (ckpt.get("meta") or {}).get("kind") != "finetune":
         raise ValueError(f"{checkpoint if isinstance(checkpoint, str) else 'checkpoint'}: "
                          "not a fine-tuned 3D checkpoint (meta.kind != 'finetune')")
+    model, meta = load_model(ckpt)
     return model.to(device).eval(), meta
 
 
