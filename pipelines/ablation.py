@@ -70,7 +70,8 @@ def shifted_config():
                        image_sizes=((480, 360), (360, 480)))
 
 
-def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "render"):
+def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "render",
+                      progress: bool = True):
     """``n`` rendered one-person scenes -> ``Pose3DRecords`` (H36M-17, camera mm) with images in
     ``out_dir`` (reused when complete). Scenes whose person is not wholly inside the image are
     redrawn."""
@@ -91,7 +92,7 @@ def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = {"image": [], "bbox": [], "joints_cam": [], "f": [], "c": [], "pose": []}
-    bar = tqdm(total=n, desc=desc, leave=False)
+    bar = tqdm(total=n, desc=desc, leave=False, disable=not progress)
     while len(rows["bbox"]) < n:
         scene = sample_scene(rng, world_cfg, n_people=1)
         if not scene.people:
@@ -127,7 +128,7 @@ def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "
     tmp = out_dir / ".records.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, index)
-    return synthetic_records(world_cfg, n, seed, out_dir, desc)
+    return synthetic_records(world_cfg, n, seed, out_dir, desc, progress)
 
 
 def git_commit() -> dict:
@@ -290,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         for d in out.glob("finetune-*"):
             shutil.rmtree(d)
     data = out / "data"
-    train = synthetic_records(studio_config(), args.n_train, 1, data / "train", "train set")
+    show = not args.quiet
+    train = synthetic_records(studio_config(), args.n_train, 1, data / "train", "train set", show)
     tests = {"in_domain": synthetic_records(studio_config(), args.n_test, 2,
-                                            data / "test-in-domain", "in-domain test"),
+                                            data / "test-in-domain", "in-domain test", show),
              "shifted": synthetic_records(shifted_config(), args.n_test, 3,
-                                          data / "test-shifted", "shifted test")}
+                                          data / "test-shifted", "shifted test", show)}
     print(f"data: {len(train)} fine-tuning frames, "
           + ", ".join(f"{len(v)} {k}" for k, v in tests.items()) + f" ({time.time() - t0:.0f} s)",
           flush=True)
