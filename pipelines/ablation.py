@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.ablation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out/ablation")
-    parser.add_argument("--mcpc", default="out/mcpc-default",
-                        help="MCPC build for pre-training (built from the embedded default if absent)")
+    parser.add_argument("--mcpc", default=None,
+                        help="MCPC build for pre-training (default OUT/mcpc, built from the "
+                             "embedded default with the current priors when absent)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain-config", default="pipelines/configs/pretrain_ablation.yaml")
     parser.add_argument("--pretrain-steps", type=int, default=None)
@@ -286,10 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     out = Path(args.out)
     if args.fresh and out.exists():
-        for d in out.glob("pretrain-*"):
-            shutil.rmtree(d)
-        for d in out.glob("finetune-*"):
-            shutil.rmtree(d)
+        for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc"]:
+            if d.is_dir():
+                shutil.rmtree(d)
     data = out / "data"
     show = not args.quiet
     train = synthetic_records(studio_config(), args.n_train, 1, data / "train", "train set", show)
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {len(train)} fine-tuning frames, "
           + ", ".join(f"{len(v)} {k}" for k, v in tests.items()) + f" ({time.time() - t0:.0f} s)",
           flush=True)
-    build_dir = ensure_build(Path(args.mcpc))
+    build_dir = ensure_build(Path(args.mcpc) if args.mcpc else out / "mcpc")
     roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
     truth = ground_truth_depths(roots["coco"]) if "coco" in roots else {}
     if not truth:
@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                      "train.seed": seed, "head.backbone_depth": pre_cfg.model.depth,
                      "head.backbone_width": pre_cfg.model.width,
                      "head.deconv_layers": pre_cfg.model.deconv_layers,
-                     "head.deconv_filters": pre_cfg.model.deconv_filters}
+                     "head.deconv_filters": pre_cfg.model.deconv_filters,
+                     "head.shared_depth": pre_cfg.model.shared_depth}
         if args.steps is not None:
             overrides["train.max_steps"] = args.steps
         cfg = replace(ft_cfg, **overrides)

@@ -148,3 +148,19 @@ def test_normalise_image_maps_imagenet_mean_to_zero():
     mean = torch.tensor([0.485, 0.456, 0.406]) * 255
     image = mean.round().to(torch.uint8).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     assert normalise_image(image).abs().max().item() < 0.01
+
+
+def test_shared_depth_adds_one_scene_map_to_every_joints_residual():
+    torch.manual_seed(0)
+    net = PoseNet25D(ResNetBackbone(18, 8), 21, 2, 8, shared_depth=True).eval()
+    assert net.head.final.out_channels == 43
+    with torch.no_grad():
+        net.head.final.bias.zero_()
+        net.head.final.bias[42] = 2.0           # the scene map
+        net.head.final.bias[21 + 3] = -0.5      # joint 3's residual
+    out = net(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    maps = net.head(net.backbone(normalise_image(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))))
+    assert torch.allclose(out["depth"], maps[:, 21:42] + maps[:, 42:43])
+    assert out["depth"].shape == (1, 21, 8, 8)
+    rebuilt = build_model(net.model_args())
+    assert rebuilt.shared_depth and rebuilt.head.final.out_channels == 43

@@ -123,6 +123,8 @@ class ModelConfig:
         num_joints: joints K (21 = MCPC-21); the head has K heatmaps and K depth maps.
         backbone_weights: a torchvision ResNet checkpoint file to start the backbone from
             (e.g. ImageNet weights the user has; "" = He initialisation). Never downloaded.
+        shared_depth: joint j's depth = a scene depth map shared by all joints + joint j's
+            residual map (``model.PoseNet25D``); False: K independent depth maps.
     """
 
     depth: int = 18
@@ -131,6 +133,7 @@ class ModelConfig:
     deconv_filters: int = 256
     num_joints: int = 21
     backbone_weights: str = ""
+    shared_depth: bool = False
 
 
 @dataclass(frozen=True)

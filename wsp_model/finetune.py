@@ -47,6 +47,8 @@ class HeadConfig:
             of the true root-relative depths).
         backbone_depth, backbone_width: ResNet for ``init=scratch``.
         backbone_weights: torchvision ResNet checkpoint for ``init=scratch`` ("" = He init).
+        shared_depth: ``init=scratch`` network's depth maps share a scene map
+            (``ModelConfig.shared_depth``).
     """
 
     deconv_layers: int = 3
@@ -58,6 +60,7 @@ class HeadConfig:
     backbone_depth: int = 18
     backbone_width: int = 64
     backbone_weights: str = ""
+    shared_depth: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def network_from_init(init: str | os.PathLike | None, head: HeadConfig) -> tuple
         backbone = ResNetBackbone(head.backbone_depth, head.backbone_width)
         if head.backbone_weights:
             load_torchvision_weights(backbone, head.backbone_weights)
-        net = PoseNet25D(backbone, joints.MCPC21.num_joints, head.deconv_layers, head.deconv_filters)
+        net = PoseNet25D(backbone, joints.MCPC21.num_joints, head.deconv_layers, head.deconv_filters,
+                         head.shared_depth)
         return net, {"depth": head.backbone_depth, "width": head.backbone_width,
                      "init": "scratch", "backbone_weights": head.backbone_weights or None,
                      "synthetic_sources": []}

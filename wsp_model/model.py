@@ -217,27 +217,35 @@ class PoseNet25D(nn.Module):
     ``forward(image (B, 3, H, W) uint8 RGB) -> {"heatmaps": (B, K, h, w) logits,
     "depth": (B, K, h, w)}`` with ``h = H / 2**(5 - deconv_layers)``. ``depth[:, j]`` is joint j's
     relative depth along the camera axis (larger = farther), defined up to an offset and scale.
+    With ``shared_depth`` the head also predicts one scene depth map D and ``depth[:, j] = D +
+    R_j`` (R_j joint j's residual map): every pair teaches D where people are, the residuals
+    what is particular to each joint (a hidden joint's own depth, behind its occluder).
     """
 
     def __init__(self, backbone: ResNetBackbone, num_joints: int = 21, deconv_layers: int = 3,
-                 deconv_filters: int = 256):
+                 deconv_filters: int = 256, shared_depth: bool = False):
         super().__init__()
         self.backbone = backbone
         self.num_joints = num_joints
         self.deconv_layers, self.deconv_filters = deconv_layers, deconv_filters
-        self.head = DeconvHead(backbone.out_channels, 2 * num_joints, deconv_layers, deconv_filters)
+        self.shared_depth = bool(shared_depth)
+        self.head = DeconvHead(backbone.out_channels, 2 * num_joints + int(self.shared_depth),
+                               deconv_layers, deconv_filters)
         self.stride = 2 ** (5 - deconv_layers)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         maps = self.head(self.backbone(normalise_image(image)))
         k = self.num_joints
-        return {"heatmaps": maps[:, :k], "depth": maps[:, k:]}
+        depth = maps[:, k:2 * k]
+        if self.shared_depth:
+            depth = depth + maps[:, 2 * k:]
+        return {"heatmaps": maps[:, :k], "depth": depth}
 
     def model_args(self) -> dict:
         """Plain-python arguments that rebuild this network (stored in checkpoints)."""
         return {"kind": "pose25d", "depth": self.backbone.depth, "width": self.backbone.width,
                 "num_joints": self.num_joints, "deconv_layers": self.deconv_layers,
-                "deconv_filters": self.deconv_filters}
+                "deconv_filters": self.deconv_filters, "shared_depth": self.shared_depth}
 
 
 def soft_argmax(logits: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -332,7 +340,8 @@ def build_model(args: dict) -> nn.Module:
     """A fresh ``PoseNet25D`` (``kind`` "pose25d") or ``IntegralPose3D`` ("pose3d") from the
     plain arguments ``model_args()`` returns."""
     net = PoseNet25D(ResNetBackbone(int(args["depth"]), int(args["width"])), int(args["num_joints"]),
-                     int(args["deconv_layers"]), int(args["deconv_filters"]))
+                     int(args["deconv_layers"]), int(args["deconv_filters"]),
+                     bool(args.get("shared_depth", False)))
     kind = args.get("kind", "pose25d")
     if kind == "pose25d":
         return net
@@ -346,13 +355,15 @@ def build_pose_net(cfg: ModelConfig) -> PoseNet25D:
     backbone = ResNetBackbone(cfg.depth, cfg.width)
     if cfg.backbone_weights:
         load_torchvision_weights(backbone, cfg.backbone_weights)
-    return PoseNet25D(backbone, cfg.num_joints, cfg.deconv_layers, cfg.deconv_filters)
+    return PoseNet25D(backbone, cfg.num_joints, cfg.deconv_layers, cfg.deconv_filters,
+                      cfg.shared_depth)
 
 
 def pose_net_args(cfg: ModelConfig) -> dict:
     """``PoseNet25D.model_args()`` of the network ``build_pose_net(cfg)`` builds."""
     return {"kind": "pose25d", "depth": cfg.depth, "width": cfg.width, "num_joints": cfg.num_joints,
-            "deconv_layers": cfg.deconv_layers, "deconv_filters": cfg.deconv_filters}
+            "deconv_layers": cfg.deconv_layers, "deconv_filters": cfg.deconv_filters,
+            "shared_depth": cfg.shared_depth}
 
 
 def read_checkpoint(checkpoint: dict | str | os.PathLike) -> dict:
