@@ -161,6 +161,6 @@ def test_shared_depth_adds_one_scene_map_to_every_joints_residual():
     out = net(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
     maps = net.head(net.backbone(normalise_image(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))))
     assert torch.allclose(out["depth"], maps[:, 21:42] + maps[:, 42:43])
-    assert out["depth"].shape == (1, 21, 8, 8)
+    assert out["depth"].shape == (1, 21, 4, 4)      # 2 deconvolutions: stride 8
     rebuilt = build_model(net.model_args())
     assert rebuilt.shared_depth and rebuilt.head.final.out_channels == 43
