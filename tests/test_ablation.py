@@ -24,6 +24,9 @@ train: {max_steps: 2, batch_size: 2, num_workers: 0, log_every: 1, warmup_steps:
 """
 
 
+# Ten tiny training runs: ~1 min on 2 idle cores, most of it the engine's per-run curves.png.
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("ablation")
@@ -33,12 +36,13 @@ def run(tmp_path_factory):
     out = base / "out"
     rc = ablation.main(["--out", str(out), "--mcpc", str(build), "--seeds", "0", "1",
                         "--pretrain-config", str(base / "pre.yaml"), "--config",
-                        str(base / "ft.yaml"), "--n-train", "6", "--n-test", "3",
+                        str(base / "ft.yaml"), "--n-train", "4", "--n-test", "2",
                         "--workers", "0", "--quiet"])
     assert rc == 0
     return out
 
 
+@pytest.mark.slow
 def test_ablation_json_has_the_issue_schema_per_arm_test_and_seed(run):
     doc = json.loads((run / "ablation.json").read_text())
     assert doc["seeds"] == [0, 1]
@@ -56,6 +60,7 @@ def test_ablation_json_has_the_issue_schema_per_arm_test_and_seed(run):
     assert (run / "ablation.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_each_seed_pretrains_its_own_networks_and_only_wsp_ranks(run):
     import torch
 
