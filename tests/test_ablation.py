@@ -23,8 +23,8 @@ train: {max_steps: 2, batch_size: 2, num_workers: 0, log_every: 1, warmup_steps:
         checkpoint_every: 2, progress: false}
 """
 
-
-# Ten tiny training runs: ~1 min on 2 idle cores, most of it the engine's per-run curves.png.
+# Ten tiny training runs (~1 min on 2 idle cores, most of it the engine's per-run curves.png):
+# the tests that use them are marked slow.
 
 
 @pytest.fixture(scope="module")
