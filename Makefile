@@ -31,8 +31,9 @@ build:  ## build MCPC from COCO + MPII (embedded synthetic default unless COCO_R
 synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 	$(VENV)/bin/mcpc-build render --out $(OUT)/scene.png --seed 0
 
-audit:  ## measure label precision of the priors against synthetic ground-truth depth
-	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit
+audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE)
+	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD)))) \
+		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES))
 
 preview:  ## draw pair labels of a build on its images ($(OUT)/preview/*.png)
 	$(VENV)/bin/mcpc-build preview --build $(MCPC) --n 8 --out $(OUT)/preview

@@ -278,6 +278,8 @@ def prepare_shard(item: tuple[Path, ShardJob, PriorConfig]) -> PreparedShard:
     result = apply_priors(job.table, config, keep_raw=False)
     parts = result.parts
     kept = [sum(int(np.count_nonzero(p.rule == r)) for p in parts) for r in range(len(RULE_NAMES))]
+    kept_same = [sum(int(np.count_nonzero((p.rule == r) & (p.person_a == p.person_b)))
+                     for p in parts) for r in range(len(RULE_NAMES))]
     balance = [sum(int(np.count_nonzero(p.label == v)) for p in parts) for v in (1, 0, -1)]
     labelled = _count_labelled(len(job.table), [p.person_a for p in parts] +
                                [p.person_b for p in parts])
@@ -287,7 +289,8 @@ def prepare_shard(item: tuple[Path, ShardJob, PriorConfig]) -> PreparedShard:
     entry = {
         "source": job.table.source, "split": job.table.split,
         "produced": result.produced.tolist(), "dropped": result.dropped.tolist(),
-        "kept": kept, "balance": balance,
+        "conflicts": result.conflicts.tolist(), "kept": kept, "kept_same": kept_same,
+        "balance": balance,
         "persons_labelled": labelled,
         "grounded": int(result.grounded.sum()),
     }
@@ -362,13 +365,17 @@ def make_manifest(inputs: list[InputFile], tables: list[PersonTable], results: l
             "images": int(table.num_images),
         }
     r = len(RULE_NAMES)
-    produced, dropped, kept = (np.zeros(r, np.int64) for _ in range(3))
+    produced, dropped, kept, conflicts, same = (np.zeros(r, np.int64) for _ in range(5))
     balance = np.zeros(3, np.int64)
     for e in results:
         produced += e["produced"]
         dropped += e["dropped"]
         kept += e["kept"]
+        conflicts += e["conflicts"]
+        same += e["kept_same"]
         balance += e["balance"]
+    contradictions = dropped - conflicts
+    duplicates = produced - dropped - kept  # merged into an identical label of another row
     persons = sum(len(t) for t in tables)
     pairs = int(sum(e["pairs"]["rows"] for e in results))
     labelled = sum(e["persons_labelled"] for e in results)
@@ -389,12 +396,22 @@ def make_manifest(inputs: list[InputFile], tables: list[PersonTable], results: l
                    "pairs": pairs, "persons_labelled": labelled,
                    "grounded": int(sum(e["grounded"] for e in results))},
         "labels": {
+            # produced = kept + merged_duplicates + dropped_contradictions
+            #            + dropped_person_pair_conflicts, per prior and in total.
             "per_prior": {name: {"enabled": name in config.enabled,
                                  "produced": int(produced[i]),
-                                 "dropped_contradictions": int(dropped[i]),
-                                 "kept": int(kept[i])}
+                                 "merged_duplicates": int(duplicates[i]),
+                                 "dropped_contradictions": int(contradictions[i]),
+                                 "dropped_person_pair_conflicts": int(conflicts[i]),
+                                 "kept": int(kept[i]),
+                                 "kept_same_person": int(same[i]),
+                                 "kept_cross_person": int(kept[i] - same[i])}
                           for i, name in enumerate(RULE_NAMES)},
-            "contradictions_dropped": int(dropped.sum()),
+            "produced": int(produced.sum()), "kept": int(kept.sum()),
+            "kept_same_person": int(same.sum()), "kept_cross_person": int((kept - same).sum()),
+            "merged_duplicates": int(duplicates.sum()),
+            "contradictions_dropped": int(contradictions.sum()),
+            "person_pair_conflicts_dropped": int(conflicts.sum()),
             "balance": {"+1": int(balance[0]), "0": int(balance[1]), "-1": int(balance[2])},
         },
         "wall_time_s": round(wall, 3),
@@ -410,10 +427,23 @@ def summary_table(m: dict) -> str:
             skipped = ", ".join(f"{k}={v}" for k, v in d["persons_skipped"].items()) or "-"
             lines.append(f"{source + '/' + split:24s} {d['persons_read']:8d} "
                          f"{d['persons_kept']:8d}  {skipped}")
-    lines.append(f"{'prior':16s} {'on':>3s} {'produced':>10s} {'dropped':>9s} {'kept':>10s}")
-    for name, d in m["labels"]["per_prior"].items():
+    lines.append(f"{'prior':16s} {'on':>3s} {'produced':>10s} {'merged dup':>10s} "
+                 f"{'contradict':>10s} {'pp-confl':>9s} {'kept':>10s} {'same-pers':>10s} "
+                 f"{'cross-pers':>10s}")
+    lab = m["labels"]
+    rows = list(lab["per_prior"].items()) + [("total", {
+        "enabled": True, "produced": lab["produced"], "merged_duplicates": lab["merged_duplicates"],
+        "dropped_contradictions": lab["contradictions_dropped"],
+        "dropped_person_pair_conflicts": lab["person_pair_conflicts_dropped"],
+        "kept": lab["kept"], "kept_same_person": lab["kept_same_person"],
+        "kept_cross_person": lab["kept_cross_person"]})]
+    for name, d in rows:
         lines.append(f"{name:16s} {'yes' if d['enabled'] else 'no':>3s} {d['produced']:10d} "
-                     f"{d['dropped_contradictions']:9d} {d['kept']:10d}")
+                     f"{d['merged_duplicates']:10d} {d['dropped_contradictions']:10d} "
+                     f"{d['dropped_person_pair_conflicts']:9d} {d['kept']:10d} "
+                     f"{d['kept_same_person']:10d} {d['kept_cross_person']:10d}")
+    lines.append("(produced = merged as duplicates + dropped as contradictions + dropped by "
+                 "person-pair conflicts + kept)")
     b = m["labels"]["balance"]
     kept = max(m["totals"]["persons_kept"], 1)
     lines.append(f"labels +1/0/-1: {b['+1']}/{b['0']}/{b['-1']}   pairs per person: "

@@ -102,13 +102,38 @@ class JointLayout:
         """Index of a body point in this layout (KeyError if the layout lacks it)."""
         return self.index[point]
 
+    def joints(self, points) -> np.ndarray:
+        """(K,) int64 indices of body points in this layout (KeyError if one is missing)."""
+        return np.array([self.index[p] for p in points], dtype=np.int64)
 
-_LIMBS = (
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+
+# The arm and leg segments, declared once: (segment, parent point, child point). The priors
+# (scale, foreshortening, occlusion, lifting) and the layouts' skeletons take them from here.
+LIMBS: tuple[tuple[str, str, str], ...] = (
+    ("left_upper_arm", "left_shoulder", "left_elbow"),
+    ("right_upper_arm", "right_shoulder", "right_elbow"),
+    ("left_forearm", "left_elbow", "left_wrist"),
+    ("right_forearm", "right_elbow", "right_wrist"),
+    ("left_thigh", "left_hip", "left_knee"),
+    ("right_thigh", "right_hip", "right_knee"),
+    ("left_shin", "left_knee", "left_ankle"),
+    ("right_shin", "right_knee", "right_ankle"),
 )
+# The torso's left-right lines: (line, left point, right point).
+TORSO_LINES: tuple[tuple[str, str, str], ...] = (
+    ("shoulder_line", "left_shoulder", "right_shoulder"),
+    ("hip_line", "left_hip", "right_hip"),
+)
+# The face points COCO annotates (MCPC-21 puts them first).
+FACE_POINTS: tuple[str, ...] = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+
+def limb_kind(segment: str) -> str:
+    """``left_upper_arm`` -> ``upper_arm``: the segment without its side."""
+    return segment.split("_", 1)[1] if segment.startswith(("left_", "right_")) else segment
+
+
+_LIMBS = tuple((a, b) for _, a, b in LIMBS)  # as skeleton edges
 
 _COCO_POINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",

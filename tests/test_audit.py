@@ -6,7 +6,9 @@ import json
 
 import numpy as np
 
-from mcpc_builder.audit import audit, reliability, score, table_text, true_order
+import pytest
+
+from mcpc_builder.audit import audit, group_scores, reliability, score, table_text, true_order
 
 
 def test_true_order_counts_small_depth_gaps_as_equal():
@@ -29,16 +31,55 @@ def test_reliability_bins_precision_by_confidence():
     assert c["count"][9] == 2 and c["precision"][9] == 0.5
 
 
-def test_audit_on_a_small_synthetic_set_is_precise_and_writes_its_figures(tmp_path):
-    figures = audit(tmp_path / "audit", n_images=60, seed=3, progress=False)
+@pytest.fixture(scope="module")
+def small_audit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "audit"
+    return out, audit(out, n_images=40, seed=3, progress=False, world="dev")
+
+
+def test_audit_on_a_small_synthetic_set_is_precise_and_writes_its_figures(small_audit):
+    out, figures = small_audit
     overall = figures["overall"]
     assert overall["labels"] > 200
     assert overall["ordered_precision"] >= 0.9
     for name, d in figures["per_prior"].items():
         if d["enabled"] and d["ordered"] >= 50:
             assert d["ordered_precision"] >= 0.85, name
-    assert (tmp_path / "audit" / "reliability.png").stat().st_size > 1000
-    saved = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert (out / "reliability.png").stat().st_size > 1000
+    saved = json.loads((out / "audit.json").read_text())
     assert saved["overall"]["labels"] == overall["labels"]
-    text = table_text(figures)
-    assert "scene mix" in text and "OVERALL" in text
+    text = (out / "audit.txt").read_text()
+    assert "scene mix" in text and "OVERALL" in text and text.strip() == table_text(figures)
+
+
+def test_audit_splits_same_and_cross_person_by_source_and_pose_family(small_audit):
+    _, figures = small_audit
+    overall = figures["overall"]
+    same, cross = overall["same_person"], overall["cross_person"]
+    assert same["labels"] + cross["labels"] == overall["labels"]
+    assert same["labels"] > 0 and cross["labels"] > 0
+    assert same["pairs_per_person_median"] <= max(same["pairs_per_person_mean"] * 10, 1)
+    assert 0 <= same["people_8plus_without_label"] <= same["people_8plus"] <= overall["people"]
+    sources = figures["groups"]["source"]
+    assert set(sources) == {"coco", "mpii"}
+    assert sum(d["people"] for d in sources.values()) == overall["people"]
+    assert sum(d["labels"] for d in sources.values()) == overall["labels"]
+    families = figures["groups"]["pose_family"]
+    assert sum(d["people"] for d in families.values()) == overall["people"]
+    assert "standing" in families or "walking" in families
+    assert {"overall", "same-person", "cross-person"} <= set(figures["reliability"])
+    assert figures["scene_mix"]["world"] == "dev"
+
+
+def test_group_scores_count_people_without_labels_and_medians():
+    label = np.array([1, 1, -1, 1], np.int8)
+    truth = np.array([1, -1, -1, 1], np.int8)
+    a = np.array([0, 0, 1, 2])
+    b = np.array([0, 0, 1, 3])  # the last pair is cross-person
+    g = group_scores(label, truth, a, b, labelled_joints=np.array([12, 9, 17, 5]))
+    sp, cp = g["same_person"], g["cross_person"]
+    assert sp["labels"] == 3 and sp["precision"] == 2 / 3
+    assert sp["pairs_per_person_median"] == 0.5  # counts 2, 1, 0, 0
+    assert sp["pairs_per_person_median_10plus"] == 1.0  # people 0 and 2: counts 2 and 0
+    assert sp["people_without_label"] == 2 and sp["people_8plus_without_label"] == 1  # person 2
+    assert cp["labels"] == 1 and cp["pairs_per_person_mean"] == 0.5

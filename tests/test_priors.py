@@ -178,7 +178,8 @@ def test_limb_seen_at_full_length_gives_equal_label_and_tilted_one_abstains():
 
 
 def test_frontal_face_puts_nose_and_eyes_before_the_ears():
-    got = labels(apply_priors(table_of(standing(300, 400, 250))).raw["facing"])
+    on = PriorConfig.from_dict({"enabled": ["facing"], "facing": {"face_order": True}})
+    got = labels(apply_priors(table_of(standing(300, 400, 250)), on).raw["facing"])
     for front in ("nose", "left_eye", "right_eye"):
         for ear in ("left_ear", "right_ear"):
             assert got[(0, J[front], 0, J[ear])] == 1
@@ -191,7 +192,7 @@ def test_turned_torso_side_showing_its_ear_is_nearer():
         kp[J[f"{side}_shoulder"], 0] = mid[0] + 0.5 * (kp[J[f"{side}_shoulder"], 0] - mid[0])
     vis[J["right_ear"]] = 1  # right ear hidden behind the head: the left side faces us
     vis[J["nose"]] = 1
-    on = sorted(set(PriorConfig().enabled) | {"foreshortening"})
+    on = sorted(set(PriorConfig().enabled) | {"foreshortening", "facing"})
     res = apply_priors(table_of((kp, vis)), PriorConfig.from_dict({"enabled": on}))
     face = labels(res.raw["facing"])
     assert face[(0, J["left_shoulder"], 0, J["right_shoulder"])] == 1
@@ -296,18 +297,19 @@ def _synthetic_table(n_scenes: int, seed: int) -> PersonTable:
 
 
 @pytest.mark.parametrize("overrides", [{}, {"foreshortening": {"emit_equal": True},
-                                            "person_scale": {"min_ratio": 1.5}}])
+                                            "person_scale": {"min_ratio": 1.5},
+                                            "foot_contact": {"within_person": True},
+                                            "facing": {"self_occluded_face": False,
+                                                       "torso_side_hips": True,
+                                                       "face_order": True},
+                                            "occlusion": {"face_behind_own_body": True}}])
 def test_vectorised_priors_equal_the_per_person_reference(overrides):
     from pipelines.bench.reference_priors import reference_priors
 
     table = _synthetic_table(120, seed=11)
     # lifting has its own per-person reference test (test_lifting.py).
     enabled = [r for r in RULE_NAMES if r != "lifting"]
-    config = PriorConfig.from_dict({"enabled": enabled, **overrides,
-                                    "foot_contact": {"within_person": True},
-                                    "facing": {"self_occluded_face": False,
-                                               "torso_side_hips": True},
-                                    "occlusion": {"face_behind_own_body": True}})
+    config = PriorConfig.from_dict({"enabled": enabled, **overrides})
     res = apply_priors(table, config)
     ref = reference_priors(table, config)
     assert np.allclose(res.scale, ref["scale"], equal_nan=True)
@@ -328,7 +330,7 @@ def test_vectorised_priors_equal_the_per_person_reference(overrides):
 
 def test_disabled_rules_are_measured_but_never_merged():
     near, far = standing(200, 450, 300), standing(450, 300, 100)
-    config = PriorConfig.from_dict({"enabled": ["facing"]})
+    config = PriorConfig.from_dict({"enabled": ["facing"], "facing": {"face_order": True}})
     res = apply_priors(table_of(near, far), config, evaluate_disabled=True)
     assert len(res.raw["foot_contact"]) > 0 and len(res.raw["person_scale"]) > 0
     assert set(res.pairs.rule.tolist()) == {RULE_CODE["facing"]}

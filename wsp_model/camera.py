@@ -6,7 +6,7 @@ Conventions (../shared/reference/dataset-formats.md §3.4):
 - VideoPose3D stores a quaternion [w, x, y, z] that rotates camera->world, plus C (mm; metres once
   loaded); mks0601 JSON stores R world->camera and ``t = -R C`` (mm); Martinez/metadata.xml stores
   R world->camera and T = C. ``extrinsics_from_*`` turn each into (R, C).
-- The H36M projection model is not OpenCV's: ``project_h36m`` follows Martinez
+- The H36M projection model is not OpenCV's: ``project_h36m`` (``mcpc_builder.geometry``) follows Martinez
   ``project_point_radial`` with tangential coefficients in metadata order p = [p1, p2];
   VideoPose3D stores them swapped ([p2, p1]).
 """
@@ -15,52 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(..., 4) [w, x, y, z] unit quaternion -> (..., 3, 3) rotation matrix (float64)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation matrix -> (4,) [w, x, y, z] unit quaternion with w >= 0 (float64)."""
-    r = np.asarray(r, dtype=np.float64)
-    tr = np.trace(r)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-    else:
-        i = int(np.argmax(np.diag(r)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + r[i, i] - r[j, j] - r[k, k])
-        q = [0.0, 0.0, 0.0, 0.0]
-        q[0] = (r[k, j] - r[j, k]) / s
-        q[1 + i] = 0.25 * s
-        q[1 + j] = (r[j, i] + r[i, j]) / s
-        q[1 + k] = (r[k, i] + r[i, k]) / s
-    q = np.asarray(q)
-    q = q / np.linalg.norm(q)
-    return q if q[0] >= 0 else -q
-
-
-def world_to_camera(x_world: np.ndarray, r: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """(..., 3) world points -> (..., 3) camera-frame points, same unit as ``centre``.
-
-    Arguments:
-        r: (3, 3) world->camera rotation. centre: (3,) camera centre in world.
-    """
-    return (np.asarray(x_world, dtype=np.float64) - np.asarray(centre, dtype=np.float64)) @ np.asarray(r).T
-
-
-def camera_to_world(x_cam: np.ndarray, r: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """(..., 3) camera-frame points -> (..., 3) world points (inverse of ``world_to_camera``)."""
-    return np.asarray(x_cam, dtype=np.float64) @ np.asarray(r) + np.asarray(centre, dtype=np.float64)
+# The geometry shared with the builder lives once in mcpc_builder.geometry (re-exported here).
+from mcpc_builder.geometry import (camera_to_world, matrix_to_quaternion,  # noqa: F401
+                                   project_h36m, project_pinhole, quaternion_to_matrix,
+                                   world_to_camera)
 
 
 def extrinsics_from_vp3d(orientation: np.ndarray, translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,37 +35,6 @@ def extrinsics_from_mks0601(r: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, n
 def extrinsics_from_martinez(r: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Martinez / metadata.xml (R world->camera, T = centre) -> (R, centre)."""
     return np.asarray(r, dtype=np.float64), np.asarray(t, dtype=np.float64).reshape(3)
-
-
-def project_h36m(x_cam: np.ndarray, f: np.ndarray, c: np.ndarray, k: np.ndarray,
-                 p: np.ndarray) -> np.ndarray:
-    """Project camera-frame points with the official Human3.6M distortion model.
-
-    Arguments:
-        x_cam: (..., 3) float, camera frame (any unit; z > 0).
-        f: (2,) focal lengths [fx, fy], px. c: (2,) principal point [cx, cy], px.
-        k: (3,) radial [k1, k2, k3]. p: (2,) tangential in metadata order [p1, p2]
-            (VideoPose3D files hold [p2, p1]: pass ``p[::-1]``).
-
-    Returns:
-        (..., 2) float64 pixels.
-    """
-    x_cam = np.asarray(x_cam, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64).reshape(3)
-    p = np.asarray(p, dtype=np.float64).reshape(2)
-    xy = x_cam[..., :2] / x_cam[..., 2:3]
-    r2 = (xy ** 2).sum(-1, keepdims=True)
-    radial = 1 + k[0] * r2 + k[1] * r2 ** 2 + k[2] * r2 ** 3
-    tan = p[0] * xy[..., 1:2] + p[1] * xy[..., 0:1]
-    xy_d = xy * (radial + tan) + np.array([p[1], p[0]]) * r2
-    return xy_d * np.asarray(f, dtype=np.float64).reshape(2) + np.asarray(c, dtype=np.float64).reshape(2)
-
-
-def project_pinhole(x_cam: np.ndarray, f: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(..., 3) camera-frame points -> (..., 2) pixels, no distortion (mks0601 convention)."""
-    x_cam = np.asarray(x_cam, dtype=np.float64)
-    return x_cam[..., :2] / x_cam[..., 2:3] * np.asarray(f, dtype=np.float64).reshape(2) \
-        + np.asarray(c, dtype=np.float64).reshape(2)
 
 
 def backproject_pinhole(uv: np.ndarray, depth: np.ndarray, f: np.ndarray, c: np.ndarray) -> np.ndarray:

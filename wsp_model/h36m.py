@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mcpc_builder.errors import DataError
+from mcpc_builder.geometry import joint_bbox
 
 from . import camera as geometry
 
@@ -107,9 +108,7 @@ class H36MFrames:
 
 
 def _bbox_of(uv: np.ndarray) -> np.ndarray:
-    lo, hi = uv.min(-2), uv.max(-2)
-    ctr, size = (lo + hi) / 2, (hi - lo) * 1.2
-    return np.concatenate([ctr - size / 2, size], axis=-1).astype(np.float32)
+    return joint_bbox(uv).astype(np.float32)
 
 
 def _concat(rows: list[dict], cameras: dict, skipped: Counter) -> H36MFrames:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mcpc_builder.errors import DataError
+from mcpc_builder.geometry import joint_bbox
 
 from . import camera as geometry
 
@@ -67,9 +68,7 @@ class MPI3DHPFrames:
 
 
 def _bbox_of(uv: np.ndarray) -> np.ndarray:
-    lo, hi = uv.min(-2), uv.max(-2)
-    ctr, size = (lo + hi) / 2, (hi - lo) * 1.2
-    return np.concatenate([ctr - size / 2, size], axis=-1).astype(np.float32)
+    return joint_bbox(uv).astype(np.float32)
 
 
 def _joints_array(path: Path, f, name: str, dim: int) -> np.ndarray:

@@ -3,7 +3,9 @@ relative-depth-priors.md).
 
 One module per physical cue, each a function from person arrays to ``Pairs``:
 ``foot_contact`` (P1), ``person_scale`` (P2), ``foreshortening`` (P3), ``facing`` (P4),
-``occlusion`` (P5); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
+``occlusion`` (P5), and ``lifting`` (the within-person prior: the 3D lifts of each person's 2D
+skeleton enumerated with bone-length ranges and joint limits, labelling the pairs every surviving
+lift orders); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
 vectorised over all its persons (no loop per person or per pair).
 """
 
@@ -41,7 +43,11 @@ class PriorResult:
         scale: (N,) float person scale (standing height, pixels; NaN unknown).
         grounded: (N,) bool, P1 judged the person standing on the ground.
         produced, dropped: (R,) int64 per rule in ``RULE_NAMES`` order: labels produced, and
-            labels dropped as contradictions (pair-level and person-pair-level).
+            labels dropped (contradictions at pair level plus person-pair conflicts);
+        conflicts: (R,) int64 the part of ``dropped`` lost to person-pair conflicts (P1 and P2
+            ordering two people oppositely). produced - dropped - kept labels of a rule is the
+            number merged as duplicates into an identical label (kept once, under the most
+            confident rule).
         raw: each rule's own labels before merging (only rules that ran).
     """
 
@@ -51,6 +57,7 @@ class PriorResult:
     produced: np.ndarray
     dropped: np.ndarray
     raw: dict[str, Pairs]
+    conflicts: np.ndarray | None = None
 
     @property
     def pairs(self) -> Pairs:
@@ -101,7 +108,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     if "occlusion" in run:
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
     if "lifting" in run:
-        joint_level["lifting"] = lifting(kp, labelled, scale, config)
+        joint_level["lifting"] = lifting(kp, labelled, scale, config, vis)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.
@@ -146,6 +153,7 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
             part, gone = combine_mod.drop_person_pairs(part, orders.banned)
             dropped += gone
             parts.append(part)
+    conflicts = dropped.copy()  # so far every drop was a person-pair conflict
     # Only the person pairs that also hold a joint-level cross-person label can collide with
     # one; their blocks are merged, the rest are unique and are expanded straight into the
     # output (no sort, no copy).
@@ -161,4 +169,5 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     merged = combine_mod.combine(parts + [orders.expand(labelled, touch)], len(table))
     dropped += merged.dropped
     rest = orders.expand(labelled, ~touch)
-    return PriorResult([merged.pairs, rest], scale, is_grounded, produced, dropped, raw)
+    return PriorResult([merged.pairs, rest], scale, is_grounded, produced, dropped, raw,
+                       conflicts)

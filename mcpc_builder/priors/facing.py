@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..joints import LIMBS as BODY_LIMBS
+from ..joints import MCPC21, TORSO_LINES
 from .config import PriorConfig
 from .foreshortening import length_ratio
 from .pairs import Pairs, euclidean
 
-NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHO, R_SHO, L_HIP, R_HIP = 0, 1, 2, 3, 4, 5, 6, 11, 12
-SHOULDER_LINE, HIP_LINE = 8, 9  # rows of foreshortening.LIMBS
+J = MCPC21.index
+NOSE, L_EYE, R_EYE, L_EAR, R_EAR = (J[p] for p in ("nose", "left_eye", "right_eye", "left_ear",
+                                                  "right_ear"))
+L_SHO, R_SHO, L_HIP, R_HIP = J["left_shoulder"], J["right_shoulder"], J["left_hip"], J["right_hip"]
+# Rows of foreshortening.LIMBS: the limbs, then the torso lines in ``joints.TORSO_LINES`` order.
+SHOULDER_LINE, HIP_LINE = (len(BODY_LIMBS) + [n for n, _, _ in TORSO_LINES].index(line)
+                           for line in ("shoulder_line", "hip_line"))
 
 
 def _emit(mask: np.ndarray, a, b, label, confidence: float, out: list) -> None:
@@ -58,20 +65,28 @@ def facing(keypoints: np.ndarray, visibility: np.ndarray, scale: np.ndarray,
     # Frontal face: nose and eyes in front of the ears.
     frontal = vis[:, NOSE] & vis[:, L_EYE] & vis[:, R_EYE] & vis[:, L_EAR] & vis[:, R_EAR] \
         & big_face
-    for front in (NOSE, L_EYE, R_EYE):
+    if cfg.face_order:
+        for front in (NOSE, L_EYE, R_EYE):
+            for ear in (L_EAR, R_EAR):
+                _emit(frontal & square, front, ear, 1, c, out)
+        # Back view: ears in front of the hidden nose.
+        back = vis[:, L_EAR] & vis[:, R_EAR] & hid[:, NOSE] & big_face & square
         for ear in (L_EAR, R_EAR):
-            _emit(frontal & square, front, ear, 1, c, out)
-    # Back view: ears in front of the hidden nose.
-    back = vis[:, L_EAR] & vis[:, R_EAR] & hid[:, NOSE] & big_face & square
-    for ear in (L_EAR, R_EAR):
-        _emit(back, ear, NOSE, 1, c, out)
+            _emit(back, ear, NOSE, 1, c, out)
     # Face points hidden by the person's own head (turned away): order them against the other
     # face points, never against a body part that merely overlaps them in the image.
     if cfg.self_occluded_face:
         # (Eyes are left out: a hidden eye behind the nose bridge is within ~5 cm of the other
         # eye's depth; 62-76% on the mocap dev set.)
         for near, far in ((L_EAR, R_EAR), (R_EAR, L_EAR)):
-            turned = vis[:, near] & hid[:, far] & vis[:, NOSE]
+            # A head turned far enough to hide an ear has its nose on that ear's side: in the
+            # image the nose is nearer the hidden ear than the visible one. (A frontal face with
+            # a mistaken flag has its nose midway and is left out.)
+            with np.errstate(invalid="ignore"):
+                to_near = euclidean(keypoints[:, NOSE] - keypoints[:, near])
+                to_far = euclidean(keypoints[:, NOSE] - keypoints[:, far])
+                nose_side = to_far * cfg.self_occlusion_nose_ratio < to_near
+            turned = vis[:, near] & hid[:, far] & vis[:, NOSE] & nose_side
             _emit(turned, near, far, 1, cfg.self_occlusion_confidence, out)
             _emit(turned, NOSE, far, 1, cfg.self_occlusion_confidence, out)
     # Torso side: +1 when the left side is nearer, -1 when the right side is, 0 unknown.

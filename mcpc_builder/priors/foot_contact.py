@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..joints import MCPC21
 from .config import PriorConfig
 from .cross_person import PersonOrder
 from .pairs import Pairs, person_pairs
 
-L_SHO, R_SHO, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 5, 6, 11, 12, 13, 14, 15, 16
-NOT_ANKLE = np.array([j for j in range(21) if j not in (L_ANK, R_ANK)])
+L_SHO, R_SHO, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = MCPC21.joints((
+    "left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee",
+    "left_ankle", "right_ankle"))
+NOT_ANKLE = np.array([j for j in range(MCPC21.num_joints) if j not in (L_ANK, R_ANK)])
 
 
 def _ramp(x: np.ndarray, threshold: float, low: float, high: float) -> np.ndarray:

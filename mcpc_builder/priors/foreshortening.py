@@ -14,22 +14,22 @@ import numpy as np
 
 from .config import PriorConfig
 from .pairs import Pairs, euclidean
-from .person_scale import FOREARM, HIP_WIDTH, SHIN, SHOULDER_WIDTH, THIGH, UPPER_ARM
+from ..joints import LIMBS as BODY_LIMBS
+from ..joints import MCPC21, TORSO_LINES, limb_kind
+from .person_scale import PROPORTION
 
-# (joint a, joint b, fraction of standing height), MCPC-21.
-LIMBS = (
-    (5, 7, UPPER_ARM), (6, 8, UPPER_ARM), (7, 9, FOREARM), (8, 10, FOREARM),
-    (11, 13, THIGH), (12, 14, THIGH), (13, 15, SHIN), (14, 16, SHIN),
-    (5, 6, SHOULDER_WIDTH), (11, 12, HIP_WIDTH),
-)
+# (joint a, joint b, fraction of standing height), MCPC-21: the arm and leg segments, then the
+# shoulder and hip lines.
+LIMBS = tuple((MCPC21.joint(a), MCPC21.joint(b), PROPORTION[limb_kind(name)])
+              for name, a, b in BODY_LIMBS + TORSO_LINES)
 # Only the 8 arm and leg segments get "equal" labels: shoulder and hip widths vary too much
 # between people for l / L to say the line is in the image plane.
-NUM_LIMBS_EQUAL = 8
+NUM_LIMBS_EQUAL = len(BODY_LIMBS)
 LIMB_A = np.array([limb[0] for limb in LIMBS])
 LIMB_B = np.array([limb[1] for limb in LIMBS])
 LIMB_RATIO = np.array([limb[2] for limb in LIMBS])
 # LIMB_OF[a, b]: which limb joins joints a and b (either order), -1 if none.
-LIMB_OF = np.full((21, 21), -1, np.int64)
+LIMB_OF = np.full((MCPC21.num_joints, MCPC21.num_joints), -1, np.int64)
 LIMB_OF[LIMB_A, LIMB_B] = np.arange(len(LIMBS))
 LIMB_OF[LIMB_B, LIMB_A] = np.arange(len(LIMBS))
 

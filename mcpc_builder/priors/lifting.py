@@ -1,4 +1,4 @@
-"""Within-person relative depth by enumerating the 3D lifts of the 2D skeleton (interval arithmetic).
+"""Within-person relative depth by enumerating the 3D lifts of the 2D skeleton (intervals).
 
 Each bone of true length L seen at image length l has a depth offset |dz| = sqrt(L^2 - l^2)
 (Taylor 2000). L is not known exactly: it lies in an anthropometric RANGE relative to the person's
@@ -8,15 +8,27 @@ height (``BONE_RANGES``), and the height itself only within a band around the fo
 
 The body is a torso (hip line, shoulder line, spine) carrying independent chains (each arm, each
 leg, the head with its face points). A torso hypothesis fixes the three torso signs (8); a chain
-combo fixes the signs of a chain's bones (4 per limb, 32 for the head). Combos that break joint
-limits are pruned: hip and shoulder lines twisted apart, a thigh far behind the body (hip
-extension), a knee bent forwards (hyperextension), an upper arm pointing backwards, a face whose
-nose is not in front of its ears or whose ear line is not across the face. A joint's depth is a
-sum of signed bone offsets, so under a torso hypothesis the interval of z_a - z_b is the torso
-part plus, per chain, the hull over that chain's surviving combos (chains are independent, so
-their combinations never need enumerating). A pair is labelled only when the interval excludes 0
-by ``min_margin`` (x height) under EVERY surviving torso hypothesis; the margin sets the
-confidence.
+combo fixes the signs of a chain's bones (4 per limb, 8 for the head: neck, ear line, nose; the
+eyes share the nose's sign). The facing direction
+follows from the 2D skeleton (forward = left x up: the left-right order of shoulders and hips
+against the spine fixes whether the chest faces the camera). Combos that break joint limits are
+pruned: hip and shoulder lines twisted apart, a thigh behind the body beyond hip extension
+(checked at the ends of the thigh's magnitude interval, so a thigh that may lie in the image
+plane is never signed by it), a visibly bent knee bent forwards, an upper arm pointing far
+backwards, a face whose nose is not in front of its ears, whose ear line is not across the face
+or that is turned more than ~80 deg from the chest, and a hidden ear nearer than the visible one.
+Limits that no lift meets are released (the person keeps all its lifts) rather than dropping the
+person.
+
+A joint's depth is a sum of signed bone offsets. Each offset is taken at its nominal magnitude
+(mid proportion, mid height) with its enumerated sign, and widened by ``spread`` x the quadrature
+sum of the bones' half-widths (length errors of different bones are independent; a plain worst-
+case interval sum labels almost nothing). Under a torso hypothesis the bounds of z_a - z_b are
+the torso part plus, per chain, min / max over that chain's surviving combos (chains are
+independent, so their combinations never need enumerating; two joints of one chain take the
+hull of their difference). A pair is labelled only when the bounds exclude 0 by ``min_margin``
+(x height) under EVERY surviving torso hypothesis; the margin sets the confidence (calibrated on
+the mocap dev set and the dev world: 0.94 at the smallest margin to 0.99).
 
 Everything is (N persons, T torso hypotheses, K combos, ...) numpy, in batches of persons.
 """
@@ -27,7 +39,7 @@ import itertools
 
 import numpy as np
 
-from ..joints import MCPC21
+from ..joints import LIMBS, MCPC21, limb_kind
 from .config import PriorConfig
 from .pairs import Pairs
 
@@ -40,11 +52,11 @@ NUM_JOINTS = MCPC21.num_joints
 # between people (children to tall adults, broad and narrow), and the face offsets of an adult
 # head (ears +-0.044, nose 0.066, eyes 0.054 from the ears' midpoint).
 BONE_RANGES = {
-    "hip_line": (0.085, 0.145), "shoulder_line": (0.175, 0.255), "spine": (0.22, 0.32),
-    "upper_arm": (0.150, 0.210), "forearm": (0.130, 0.180),
-    "thigh": (0.215, 0.275), "shin": (0.215, 0.275),
-    "neck": (0.06, 0.16), "ear_line": (0.072, 0.100), "nose": (0.052, 0.080),
-    "eye": (0.042, 0.066),
+    "hip_line": (0.08, 0.16), "shoulder_line": (0.16, 0.26), "spine": (0.20, 0.33),
+    "upper_arm": (0.14, 0.21), "forearm": (0.12, 0.18),
+    "thigh": (0.20, 0.28), "shin": (0.20, 0.28),
+    "neck": (0.06, 0.17), "ear_line": (0.07, 0.11), "nose": (0.05, 0.085),
+    "eye": (0.04, 0.07),
 }
 # Bones: (name, range key, start point, end point). Start / end name a joint, or a midpoint
 # ("mid:a,b"). Order: the torso group first, then one group per chain (``GROUPS``).
@@ -52,14 +64,7 @@ BONES = (
     ("hip_line", "hip_line", "right_hip", "left_hip"),
     ("shoulder_line", "shoulder_line", "right_shoulder", "left_shoulder"),
     ("spine", "spine", "mid:left_hip,right_hip", "mid:left_shoulder,right_shoulder"),
-    ("left_upper_arm", "upper_arm", "left_shoulder", "left_elbow"),
-    ("left_forearm", "forearm", "left_elbow", "left_wrist"),
-    ("right_upper_arm", "upper_arm", "right_shoulder", "right_elbow"),
-    ("right_forearm", "forearm", "right_elbow", "right_wrist"),
-    ("left_thigh", "thigh", "left_hip", "left_knee"),
-    ("left_shin", "shin", "left_knee", "left_ankle"),
-    ("right_thigh", "thigh", "right_hip", "right_knee"),
-    ("right_shin", "shin", "right_knee", "right_ankle"),
+) + tuple((name, limb_kind(name), a, b) for name, a, b in LIMBS) + (
     ("neck", "neck", "mid:left_shoulder,right_shoulder", "mid:left_ear,right_ear"),
     ("ear_line", "ear_line", "right_ear", "left_ear"),
     ("nose", "nose", "mid:left_ear,right_ear", "nose"),
@@ -102,8 +107,24 @@ COEF = np.zeros((NUM_JOINTS, len(BONES)))
 for _p, _terms in DEPTH_TERMS.items():
     for _c, _b in _terms:
         COEF[J[_p], BONE[_b]] += _c
-_MODELLED_IDX = np.array([J[p] for p in MODELLED])
-PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(_MODELLED_IDX.tolist(), 2)))
+MODELLED_IDX = np.array([J[p] for p in MODELLED])
+PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(MODELLED_IDX.tolist(), 2)))
+# Each pair's row and column in a (M, M) grid of the modelled joints.
+PAIR_ROW, PAIR_COL = (np.array(v) for v in zip(*itertools.combinations(range(len(MODELLED)),
+                                                                        2)))
+PAIR_COEF2 = (COEF[PAIR_A] - COEF[PAIR_B]) ** 2  # (P, B)
+# The joints each chain moves, and the pairs of two joints of one chain (their difference
+# depends on the chain's combo jointly, not on each joint's own bounds).
+CHAIN_JOINTS = {g: [j for j in range(NUM_JOINTS) if any(COEF[j, BONE[b]] for b in bones)]
+                for g, bones in GROUPS.items() if g != "torso"}
+INNER_PAIRS = [(int(a), int(b)) for a, b in zip(PAIR_A, PAIR_B)
+               if any(a in m and b in m for m in CHAIN_JOINTS.values())]
+INNER_PAIR_INDEX = np.array([int(np.flatnonzero((PAIR_A == a) & (PAIR_B == b))[0])
+                             for a, b in INNER_PAIRS], dtype=np.int64)
+INNER_OF_PAIR = np.full(len(PAIR_A), -1, np.int64)
+INNER_OF_PAIR[INNER_PAIR_INDEX] = np.arange(len(INNER_PAIRS))
+CHAIN_INNER = {g: [q for q, (a, b) in enumerate(INNER_PAIRS) if a in m and b in m]
+               for g, m in CHAIN_JOINTS.items()}
 
 
 def _point(keypoints: np.ndarray, spec: str) -> np.ndarray:
@@ -159,6 +180,19 @@ def _signs(k: int) -> np.ndarray:
     return np.array(list(itertools.product((1.0, -1.0), repeat=k))).reshape(-1, k)
 
 
+# Bones whose sign is another bone's: the eyes sit forwards on the face like the nose (their
+# offset from the ears' midpoint is mostly forward), so they share its sign.
+SIGN_OF = {"left_eye": "nose", "right_eye": "nose"}
+
+
+def group_signs(name: str) -> np.ndarray:
+    """(K, nb) the sign combos of a group's bones (bones in ``SIGN_OF`` copy their leader)."""
+    bones = GROUPS[name]
+    free = [b for b in bones if b not in SIGN_OF]
+    base = _signs(len(free))
+    return np.stack([base[:, free.index(SIGN_OF.get(b, b))] for b in bones], axis=1)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.sqrt((v ** 2).sum(-1, keepdims=True))
     return v / np.where(n > 0, n, 1.0)
@@ -192,70 +226,142 @@ def _torso_keep(vec, mid, signs, known, config):
     return keep, left, up_u, fwd
 
 
-def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config):
+# Groups whose joint limits are checked at the corners of the bones' magnitude intervals as well
+# as at the middle (a combo survives if any of them meets the limits). The legs' hip-extension
+# limit: a thigh that may lie in the image plane must not get its sign from it just because its
+# middle magnitude tilts it (on the dev world that pinned standing people's thighs forwards, 84%
+# precision). The knee's flexion limit is checked at the middle, and only for a knee visibly bent
+# in the image (``knee_min_bend_sin``): annotation noise bends a straight leg a few degrees
+# either way. The other groups are checked at the middle only: their corners cost coverage on
+# the mocap dev set and bought no precision on the dev world.
+CORNER_GROUPS = ("left_leg", "right_leg")
+
+
+def _corners(bones, d_lo: np.ndarray, d_hi: np.ndarray, mid: np.ndarray) -> list[np.ndarray]:
+    """(N, B) magnitude arrays with the group's bones at the corners of their [d_lo, d_hi]
+    (every combination for up to 3 bones; all low / all high for more), the rest at ``mid``."""
+    bi = [BONE[b] for b in bones]
+    choices = itertools.product((0, 1), repeat=len(bi)) if len(bi) <= 3 else ((0,) * len(bi),
+                                                                             (1,) * len(bi))
+    out = []
+    for choice in choices:
+        m = mid.copy()
+        for b, c in zip(bi, choice):
+            m[:, b] = d_hi[:, b] if c else d_lo[:, b]
+        out.append(m)
+    return out
+
+
+def _components(x, y, z):
+    """Unit vector of components x, y, z (arrays of one shape), as a tuple of three arrays."""
+    n = np.sqrt(x * x + y * y + z * z)
+    n = np.where(n > 0, n, 1.0)
+    return x / n, y / n, z / n
+
+
+def _dot(p, q):
+    return p[0] * q[0] + p[1] * q[1] + p[2] * q[2]
+
+
+def _cross(p, q):
+    return (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
+
+
+def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hip", "knee")):
     """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
-    dz = signs[None] * mid[:, None, bones]  # (N, K, nb)
-    v = [_unit(_vec3(vec[:, None, b], dz[..., i]))[:, None] for i, b in enumerate(bones)]
+    # Unit 3D direction of each bone of the chain under each combo: components (N, K).
+    v = [_components(np.broadcast_to(vec[:, b, 0, None], (len(vec), len(signs))),
+                     np.broadcast_to(vec[:, b, 1, None], (len(vec), len(signs))),
+                     signs[None, :, i] * mid[:, b, None])
+         for i, b in enumerate(bones)]
     keep = np.ones((len(vec), left.shape[1], len(signs)), bool)
-    f = fwd[:, :, None]
+    # Torso axes as components (N, T, 1), against a bone's (N, 1, K).
+    per_t = lambda a: tuple(a[:, :, c, None] for c in range(3))  # noqa: E731
+    per_k = lambda p: tuple(c[:, None] for c in p)  # noqa: E731
     if name.endswith("_leg"):
         thigh, shin = v
         ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | ((thigh * f).sum(-1) >= cfg.min_thigh_forward_cos)
-        bend = np.cross(thigh, shin)
+        if "hip" in limits:
+            keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
         ok2 = ok & known[:, bones[1]][:, None, None]
-        keep &= ~ok2 | ((bend * left[:, :, None]).sum(-1) >= -cfg.knee_hyperextension_sin)
+        if "knee" in limits:
+            # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
+            # by a few degrees, either way.
+            t2, s2 = vec[:, bones[0]], vec[:, bones[1]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
+                    np.hypot(*t2.T) * np.hypot(*s2.T))
+            ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
+            bend = _cross(thigh, shin)  # the knee's flexion axis
+            keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
     elif name.endswith("_arm"):
-        upper = v[0]
         ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | ((upper * f).sum(-1) >= cfg.min_upper_arm_forward_cos)
+        keep &= ~ok | (_dot(per_k(v[0]), per_t(fwd)) >= cfg.min_upper_arm_forward_cos)
     elif name == "head":
         neck, ears, nose, leye, reye = v
-        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None, None]
-        keep &= ~ok | (np.abs((ears * nose).sum(-1)) <= cfg.max_face_skew_cos)
-        face = np.cross(ears, neck)  # the head's forward axis from its left and up axes
-        ok_n = ok & known[:, BONE["neck"]][:, None, None]
-        keep &= ~ok_n | ((nose * face).sum(-1) >= cfg.min_nose_forward_cos)
+        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
+        k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
+        face = _cross(ears, neck)  # the head's forward axis from its left and up axes
+        ok_n = ok & known[:, BONE["neck"]][:, None]
+        k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
         for eye in (leye, reye):
-            keep &= ~ok | ((eye * nose).sum(-1) >= cfg.min_eye_forward_cos)
-        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None, None]
-        keep &= ~eyes_ok | (((leye - reye) * ears).sum(-1) >= 0)
+            k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
+        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
+        k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
+        keep &= k[:, None]
+        # The neck turns the face at most ~80 deg from the chest's forward axis.
+        ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
+        keep = keep & (~ok_h | (_dot(per_k(nose), per_t(fwd)) >= cfg.min_head_torso_cos))
     return keep
 
 
-def _centres(coef: np.ndarray, signs: np.ndarray, d_mid: np.ndarray, d_rad: np.ndarray):
-    """Centre and squared radius of sum_b coef_b * s_b * d_b, d_b = d_mid_b +- d_rad_b.
-
-    The bones' length errors are independent, so their radii add in quadrature; the signs are
-    enumerated, never averaged.
-
-    Arguments:
-        coef: (P, nb); signs: (K, nb); d_mid, d_rad: (N, nb).
-    Returns:
-        centre, radius2: (N, K, P).
-    """
-    c = signs[:, None, :] * coef[None]  # (K, P, nb)
-    centre = np.einsum("kpb,nb->nkp", c, d_mid)
-    radius2 = np.einsum("pb,nb->np", coef ** 2, d_rad ** 2)[:, None]
-    return centre, np.broadcast_to(radius2, centre.shape)
+# Left-right lines whose visibility flags fix their sign. Only the ears: a hidden ear with the
+# other visible is nearly always turned away behind the head; a hidden shoulder or hip is often
+# hidden by the person's own arm while it is the nearer one (on the mocap dev set with flags,
+# the ears raise coverage at 97% precision; shoulders or hips drop it to 92-93%).
+VISIBILITY_LINES = ("ear_line",)
 
 
-def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig
+def hidden_side(visibility: np.ndarray | None, n: int) -> np.ndarray:
+    """(N, B) int8 the sign a left-right bone's depth offset must have by the visibility flags:
+    +1 where its left end is marked hidden (v=1) and its right end visible (v=2) (the hidden end
+    is the farther one), -1 the other way round, 0 unknown (also without flags)."""
+    out = np.zeros((n, len(BONES)), np.int8)
+    if visibility is None:
+        return out
+    for name in VISIBILITY_LINES:
+        _, _, right, left = BONES[BONE[name]]
+        vl, vr = visibility[:, J[left]], visibility[:, J[right]]
+        out[:, BONE[name]] = np.where((vl == 1) & (vr == 2), 1, np.where((vl == 2) & (vr == 1),
+                                                                          -1, 0))
+    return out
+
+
+def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
+                per_hypothesis: bool = False, visibility: np.ndarray | None = None,
+                candidates: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
 
-    Per torso hypothesis: the sum over chains of [min, max] of the chain's centre over its
-    surviving combos, widened by ``spread`` x the quadrature sum of every bone's half-width.
+    Bone offsets are taken at their nominal values (``nominal_depth``) with the enumerated
+    signs; under a torso hypothesis the centre of z_a - z_b lies in the torso part plus, per
+    chain, [min, max] over the chain's surviving combos (for two joints of different chains that
+    is min / max of each joint's own offset; two joints of one chain take the hull of their
+    difference). The bounds widen the centres by ``spread`` x the quadrature sum of the bones'
+    half-widths (their length errors are independent).
 
     Arguments:
-        keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite).
+        keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite);
+        visibility: (N, 21) uint8 flags or None;
+        candidates: (N, P) bool pairs to bound (default all); the others get (-inf, inf).
     Returns:
-        lo, hi: (N, P) pixels (lo > hi when no lift survives); hypotheses: (N,) int surviving
-        torso hypotheses.
+        lo, hi: (N, P) pixels; hypotheses: (N,) int surviving torso hypotheses (>= 1). With
+        ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
     """
     cfg = config.lifting
+    n = len(keypoints)
     vec = bone_vectors(keypoints)
     known = np.isfinite(vec).all(-1)
     vec = np.where(known[..., None], vec, 0.0)
@@ -266,39 +372,92 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig
     # full length is centred on 0 whatever its sign, so it never splits the hypotheses apart.
     nom = nominal_depth(vec, height, config)
     rad = np.maximum(d_hi - nom, nom - d_lo)
-    coef = COEF[PAIR_A] - COEF[PAIR_B]  # (P, B)
     tsigns = _signs(3)
     tb = [BONE[b] for b in GROUPS["torso"]]
     keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
-    cmin, r2 = _centres(coef[:, tb], tsigns, nom[:, tb], rad[:, tb])  # (N, T, P)
-    cmax = cmin.copy()
-    r2 = r2.copy()
+    side = hidden_side(visibility if cfg.use_visibility else None, n)
+    keep_t &= (side[:, None, tb] * tsigns[None] >= 0).all(-1)
+    # Limits that no lift meets say the keypoints (or the ranges) are off for this person, not
+    # that the person cannot exist: release them rather than lose the person.
+    keep_t |= ~keep_t.any(1, keepdims=True)
+    # Every joint's depth: the torso part (exact per hypothesis), plus its chain's offset.
+    # Persons on the last axis: the gathers by joint below copy whole rows.
+    z_torso = np.einsum("tb,nb,jb->tjn", tsigns, nom[:, tb], COEF[:, tb])  # (T, 21, N)
+    off_min = np.zeros_like(z_torso)
+    off_max = np.zeros_like(z_torso)
+    inner_lo = np.zeros((len(tsigns), len(INNER_PAIRS), n))
+    inner_hi = np.zeros_like(inner_lo)
     for name, bones in GROUPS.items():
         if name == "torso":
             continue
         bi = [BONE[b] for b in bones]
-        c = coef[:, bi]
-        used = np.flatnonzero(np.abs(c).sum(1) > 0)
-        signs = _signs(len(bi))
-        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T, K)
+        signs = group_signs(name)
+        if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
+            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
+            # (The hip limit involves the thigh only: its corners are the thigh's two ends.)
+            for corner in _corners(bones[:1], d_lo, d_hi, mid):
+                keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config,
+                                          ("hip",))
+            keep = keep & _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
+                                      ("knee",))
+        else:
+            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
+        keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
+        keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
         keep_t &= keep.any(-1)
-        cc, rr = _centres(c[used], signs, nom[:, bi], rad[:, bi])  # (N, K, U)
-        cmin[:, :, used] += np.where(keep[..., None], cc[:, None], np.inf).min(2)
-        cmax[:, :, used] += np.where(keep[..., None], cc[:, None], -np.inf).max(2)
-        r2[:, :, used] += rr[:, None, 0]
-    r = cfg.spread * np.sqrt(r2)
-    lo = np.where(keep_t[..., None], cmin - r, np.inf).min(1)
-    hi = np.where(keep_t[..., None], cmax + r, -np.inf).max(1)
-    return lo, hi, keep_t.sum(1)
+        members = CHAIN_JOINTS[name]
+        off = np.einsum("kb,nb,jb->kjn", signs, nom[:, bi], COEF[np.ix_(members, bi)])
+        kt = keep.transpose(1, 2, 0)[:, :, None]  # (T|1, K, 1, N)
+        off_min[:, members] = np.where(kt, off[None], np.inf).min(1)
+        off_max[:, members] = np.where(kt, off[None], -np.inf).max(1)
+        q = CHAIN_INNER[name]
+        if q:
+            a = [members.index(INNER_PAIRS[i][0]) for i in q]
+            b = [members.index(INNER_PAIRS[i][1]) for i in q]
+            d = off[:, a] - off[:, b]  # (K, Q, N)
+            inner_lo[:, q] = np.where(kt, d[None], np.inf).min(1)
+            inner_hi[:, q] = np.where(kt, d[None], -np.inf).max(1)
+    if per_hypothesis:
+        torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
+        c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
+        c_hi = torso + off_max[:, PAIR_A] - off_min[:, PAIR_B]
+        c_lo[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_lo
+        c_hi[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_hi
+        r = cfg.spread * np.sqrt(PAIR_COEF2 @ (rad ** 2).T)  # (P, N)
+        return ((c_lo - r).transpose(2, 0, 1), (c_hi + r).transpose(2, 0, 1), keep_t)
+    # lo = min over surviving hypotheses of (z_a + min offset of a) - (z_b + max offset of b):
+    # a hypothesis that did not survive gets +inf (-inf) so it never wins the min (max).
+    # (float32 for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
+    alive = keep_t.T[:, None]  # (T, 1, N)
+    f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
+    low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
+    high_b = f32(z_torso + off_max)
+    grid = np.empty((len(tsigns), len(PAIR_ROW), n), np.float32)  # (T, P, N)
+    lo = np.subtract(low_a[:, PAIR_ROW], high_b[:, PAIR_COL], out=grid).min(0)
+    high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
+    low_b = f32(z_torso + off_min)
+    hi = np.subtract(high_a[:, PAIR_ROW], low_b[:, PAIR_COL], out=grid).max(0)
+    lo = lo.T.astype(np.float64)  # (N, P)
+    hi = hi.T.astype(np.float64)
+    # Two joints of one chain: the hull of their difference.
+    torso = (z_torso[:, PAIR_A[INNER_PAIR_INDEX]] - z_torso[:, PAIR_B[INNER_PAIR_INDEX]])
+    lo[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_lo, np.inf).min(0).T
+    hi[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_hi, -np.inf).max(0).T
+    r = cfg.spread * np.sqrt((rad ** 2) @ PAIR_COEF2.T)  # (N, P)
+    if candidates is not None:
+        lo = np.where(candidates, lo, -np.inf)
+        hi = np.where(candidates, hi, np.inf)
+    return lo - r, hi + r, keep_t.sum(1)
 
 
 def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
-            config: PriorConfig) -> Pairs:
+            config: PriorConfig, visibility: np.ndarray | None = None) -> Pairs:
     """Within-person labels every surviving 3D lift agrees on.
 
     Arguments:
         keypoints: (N, 21, 2) float pixels, NaN where unlabelled; labelled: (N, 21) bool;
-        scale: (N,) float person height, pixels (NaN: the person is skipped).
+        scale: (N,) float person height, pixels (NaN: the person is skipped);
+        visibility: (N, 21) uint8 0/1/2 flags, or None (a source without occlusion flags).
     """
     cfg = config.lifting
     rows_all = np.flatnonzero(np.isfinite(scale) & (scale > 0))
@@ -306,7 +465,8 @@ def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
     for start in range(0, len(rows_all), cfg.batch):
         rows = rows_all[start:start + cfg.batch]
         h = scale[rows].astype(np.float64)
-        lo, hi, hyp = pair_bounds(keypoints[rows].astype(np.float64), h, config)
+        lo, hi, hyp = pair_bounds(keypoints[rows].astype(np.float64), h, config,
+                                  visibility=None if visibility is None else visibility[rows])
         margin_px = cfg.min_margin * h[:, None]
         ok = labelled[rows][:, PAIR_A] & labelled[rows][:, PAIR_B] & (hyp > 0)[:, None]
         closer = ok & (hi < -margin_px)  # z_a - z_b < 0 in every lift: a closer

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..joints import COCO17, FACE_POINTS, LIMBS, MCPC21
 from .config import PriorConfig
 from .pairs import Pairs, euclidean, image_groups
 
-L_SHO, R_SHO, L_HIP, R_HIP = 5, 6, 11, 12
-LIMB_ENDS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
+J = MCPC21.index
+L_SHO, R_SHO, L_HIP, R_HIP = J["left_shoulder"], J["right_shoulder"], J["left_hip"], J["right_hip"]
+LIMB_ENDS = tuple((J[a], J[b]) for _, a, b in LIMBS)
 TORSO = (L_SHO, R_SHO, L_HIP, R_HIP)
-NUM_ANNOTATED = 17
-NUM_FACE = 5  # MCPC-21 joints 0..4: nose, eyes, ears  # MCPC-21 joints 0..16 are the COCO joints, drawn by annotators
+# Joints annotators draw: COCO's 17 (MCPC-21 puts them first; the rest are synthesised midpoints
+# or MPII-only points).
+NUM_ANNOTATED = len(COCO17.body_points)
+assert MCPC21.body_points[:NUM_ANNOTATED] == COCO17.body_points
+FACE = MCPC21.joints(FACE_POINTS)
 
 
 NUM_REGIONS = len(LIMB_ENDS) + 1  # the limbs, then the torso
@@ -142,7 +147,7 @@ def occlusion(image_index: np.ndarray, keypoints: np.ndarray, visibility: np.nda
     if cfg.same_person:  # a joint is never occluded by a part it bounds
         test &= ~(same[:, None] & _BOUNDS[pj])
         if not cfg.face_behind_own_body:  # a hidden face point is hidden by its own head
-            test &= ~(same & (pj < NUM_FACE))[:, None]
+            test &= ~(same & np.isin(pj, FACE))[:, None]
     else:
         test &= ~same[:, None]
     with np.errstate(invalid="ignore"):

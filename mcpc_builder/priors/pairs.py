@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..joints import MCPC21
 from .config import RULE_NAMES
 
 RULE_CODE = {name: i for i, name in enumerate(RULE_NAMES)}
-NUM_JOINTS = 21
-PELVIS = 17
+NUM_JOINTS = MCPC21.num_joints
+PELVIS = MCPC21.joint("pelvis")
 
 
 @dataclass

@@ -13,27 +13,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..joints import LIMBS, MCPC21, limb_kind
 from .config import PriorConfig
 from .cross_person import PersonOrder
 from .pairs import euclidean, person_pairs
 
-# MCPC-21 joints used below.
-L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
-L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 11, 12, 13, 14, 15, 16
+J = MCPC21.index
+L_SHO, R_SHO = J["left_shoulder"], J["right_shoulder"]
+L_HIP, R_HIP = J["left_hip"], J["right_hip"]
 
 # Segment lengths as a fraction of standing height (joint centre to joint centre; adult
 # anthropometry, Winter 2009 "Biomechanics and motor control of human movement", Fig. 4.1).
 UPPER_ARM, FOREARM, THIGH, SHIN, TORSO = 0.186, 0.146, 0.245, 0.246, 0.288
 SHOULDER_WIDTH, HIP_WIDTH = 0.20, 0.11
+PROPORTION = {"upper_arm": UPPER_ARM, "forearm": FOREARM, "thigh": THIGH, "shin": SHIN,
+              "shoulder_line": SHOULDER_WIDTH, "hip_line": HIP_WIDTH}
 
-# (joint a, joint b, fraction of height). The torso uses the shoulder and hip midpoints.
-LIMB_SEGMENTS = (
-    (L_SHO, L_ELB, UPPER_ARM), (R_SHO, R_ELB, UPPER_ARM),
-    (L_ELB, L_WRI, FOREARM), (R_ELB, R_WRI, FOREARM),
-    (L_HIP, L_KNE, THIGH), (R_HIP, R_KNE, THIGH),
-    (L_KNE, L_ANK, SHIN), (R_KNE, R_ANK, SHIN),
-)
-LEG_SEGMENT_ROWS = (4, 5, 6, 7)
+# (joint a, joint b, fraction of height) of every limb (``joints.LIMBS``). The torso uses the
+# shoulder and hip midpoints.
+LIMB_SEGMENTS = tuple((J[a], J[b], PROPORTION[limb_kind(name)]) for name, a, b in LIMBS)
+LEG_SEGMENT_ROWS = tuple(i for i, (name, _, _) in enumerate(LIMBS)
+                         if limb_kind(name) in ("thigh", "shin"))
 
 
 def segment_lengths(keypoints: np.ndarray, labelled: np.ndarray

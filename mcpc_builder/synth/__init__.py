@@ -1,7 +1,10 @@
 """The synthetic world: scenes of people seen by cameras, written as datasets in official formats.
 
-``world`` draws scenes (skeletons, poses, cameras, visibility), ``render`` draws their images, and
-``coco_format`` / ``mpii_format`` / ``h36m_format`` / ``mpi3dhp_format`` write datasets.
+``scene`` draws scenes from a ``worlds.WorldConfig`` (``body``, ``person``, ``pose_families``,
+``pose_library``, ``gait``, ``chair``, ``ground``, ``camera``, ``visibility``; ``world`` re-exports
+them), ``annotator`` turns exact keypoints into an annotator's clicks and flags, ``render`` draws
+the images, and ``coco_format`` / ``mpii_format`` / ``h36m_format`` / ``mpi3dhp_format`` write
+datasets. Named worlds: ``worlds.load_world("dev" | "held_out" | path)``.
 ``write_dataset`` is the one entry point; the embedded default data (``default_data``), the test
 fixtures and the ground truth of the label audit come from it.
 """
@@ -33,7 +36,7 @@ def write_dataset(fmt: str, out_dir, seed: int, n_images: int | None = None,
     """
     out_dir = Path(out_dir)
     if config is None:
-        from .world import WorldConfig
+        from .worlds import WorldConfig
 
         config = WorldConfig()
     if fmt == "coco":

@@ -1,7 +1,12 @@
 """`mcpc-build synth`: write a synthetic dataset in an official format (COCO, MPII, H36M, 3DHP).
 
     mcpc-build synth --format coco --out DIR [--n-images N] [--seed S] [--overwrite]
-                     [--world-config world.yaml]
+                     [--world NAME|FILE] [--poses FILE]
+
+``--world`` picks the synthetic world: ``default`` (the world the embedded data comes from),
+``dev`` (every realism feature on; thresholds may be tuned on it), ``held_out`` (never tune on it)
+or a YAML file of ``WorldConfig`` fields (``--world-config`` is the older name of the same flag).
+``--poses`` poses people from a pose library (``.npz``, see ``synth.pose_library``).
 
 The dataset is written into a temporary sibling directory and renamed to DIR when complete, so an
 interrupted run never leaves a half-written dataset. A non-empty DIR is refused unless
@@ -28,9 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the embedded default's size")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    parser.add_argument("--world-config", type=Path, default=None,
-                        help="YAML of synth.world.WorldConfig fields (coco, mpii), e.g. "
-                             "'distance: [3, 8]' or 'child_fraction: 0.3'")
+    parser.add_argument("--world", "--world-config", dest="world", default=None,
+                        help="synthetic world (coco, mpii): default | dev | held_out | a YAML "
+                             "file of synth.worlds.WorldConfig fields, e.g. 'distance: [3, 8]'")
+    parser.add_argument("--poses", type=Path, default=None,
+                        help="pose library (.npz: joints (N, J, 3) m, Z up, joint_names) to pose "
+                             "people from (coco, mpii); overrides the world's 'poses'")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -48,13 +56,20 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     config = None
-    if args.world_config is not None:
-        from .world import WorldConfig
+    if args.world is not None or args.poses is not None:
+        from dataclasses import replace
+
+        from .pose_library import load_pose_library
+        from .worlds import load_world
 
         try:
-            config = WorldConfig.from_yaml(args.world_config)
+            config = load_world(args.world)
+            if args.poses is not None:
+                config = replace(config, poses=str(args.poses.resolve()))
+            if config.poses is not None:
+                load_pose_library(config.poses)  # a bad library fails here, not mid-dataset
         except (OSError, ValueError, TypeError) as err:
-            print(f"mcpc-build synth: error: {args.world_config}: {err}", file=sys.stderr)
+            print(f"mcpc-build synth: error: {args.world or args.poses}: {err}", file=sys.stderr)
             return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -71,5 +86,7 @@ def run(args: argparse.Namespace) -> int:
     files = [p for p in out.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     print(f"wrote synthetic {args.format} dataset to {out}: {len(files)} files, "
-          f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s (seed {args.seed})")
+          f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s (seed {args.seed}, "
+          f"world {args.world or 'default'}"
+          f"{', poses ' + config.poses if config is not None and config.poses else ''})")
     return 0

@@ -23,7 +23,11 @@ from tqdm import tqdm
 from .. import atomic
 from ..joints import BODY_POINTS, COCO17, MCPC21
 from .render import render_scene
-from .world import Scene, WorldConfig, project_camera, sample_scene, visibility
+from .annotator import AnnotatorConfig, annotate
+from .camera import project_camera
+from .scene import Scene, sample_scene
+from .visibility import visibility, visibility_with_causes
+from .worlds import WorldConfig
 
 SPLITS = ("train2017", "val2017")
 COCO_FROM_BODY = np.array([BODY_POINTS.index(p) for p in COCO17.body_points])
@@ -156,7 +160,7 @@ def write(out_dir: Path, seed: int, n_images: int = 240, config: WorldConfig = W
             cams["width"].append(cam.width)
             cams["height"].append(cam.height)
             anns, next_ann_id = _annotate(scene, rendering.person_index, image_id, next_ann_id,
-                                          rng, gt)
+                                          rng, gt, config.annotator)
             annotations.extend(anns)
             bar.update(1)
         doc = {"info": INFO, "licenses": LICENSES, "images": images, "annotations": annotations,
@@ -168,14 +172,19 @@ def write(out_dir: Path, seed: int, n_images: int = 240, config: WorldConfig = W
 
 
 def _annotate(scene: Scene, person_index: np.ndarray, image_id: int, next_ann_id: int,
-              rng: np.random.Generator, gt: dict) -> tuple[list[dict], int]:
-    """COCO annotations of one image (appending the matching ground truth to ``gt``)."""
+              rng: np.random.Generator, gt: dict,
+              annotator: AnnotatorConfig = AnnotatorConfig()) -> tuple[list[dict], int]:
+    """COCO annotations of one image (appending the matching ground truth to ``gt``); the
+    keypoints and flags are ``annotator``'s clicks (exact by default)."""
     people = scene.people
     if not people:
         return [], next_ann_id
     X_cam = scene.joints_camera()
     uv, _ = project_camera(X_cam, scene.camera.K)
-    vis = visibility(scene)
+    if annotator.exact:
+        vis, self_only = visibility(scene), None
+    else:
+        vis, self_only = visibility_with_causes(scene)
     masks = [person_index == i for i in range(len(people))]
     shown = [i for i in range(len(people)) if masks[i].any()]
     # A crowd region: the farthest few people of a busy image, annotated as one RLE mask.
@@ -192,9 +201,11 @@ def _annotate(scene: Scene, person_index: np.ndarray, image_id: int, next_ann_id
             keypoints, num = [0] * 51, 0
             v_gt = np.zeros(22, np.uint8)
         else:
-            keypoints, num = coco_keypoints(uv[i], vis[i], scene.camera.width,
+            uv_i, v_gt = uv[i], vis[i]
+            if self_only is not None:
+                uv_i, v_gt = annotate(rng, uv_i, v_gt, self_only[i], area, annotator)
+            keypoints, num = coco_keypoints(uv_i, v_gt, scene.camera.width,
                                             scene.camera.height)
-            v_gt = vis[i]
         polys = mask_polygons(masks[i])
         if not polys:
             continue  # a silhouette too thin for a polygon: nobody would annotate it

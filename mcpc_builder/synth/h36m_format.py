@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import atomic, joints
+from .. import atomic, geometry, joints
 
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 # Real intrinsics (dataset-formats.md §3.4) scaled to the synthetic resolution.
@@ -84,12 +84,7 @@ def _vp3d_names(subject: int, action: str) -> tuple[str, str]:
 
 def _look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(3, 3) world->camera rotation of a camera at ``centre`` looking at ``target`` (Z up)."""
-    z = target - centre
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return np.stack([x, y, z])
+    return geometry.look_at_rotation(centre, target)
 
 
 def _cameras(rng: np.random.Generator, distance: float, height: float,
@@ -126,35 +121,14 @@ def points_32(j17: np.ndarray) -> np.ndarray:
 
 
 def _matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> (4,) [w, x, y, z] with w >= 0 (mcpc_builder stays free of wsp_model)."""
-    tr = np.trace(r)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = np.array([0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s,
-                      (r[1, 0] - r[0, 1]) / s])
-    else:
-        i = int(np.argmax(np.diag(r)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + r[i, i] - r[j, j] - r[k, k])
-        q = np.zeros(4)
-        q[0] = (r[k, j] - r[j, k]) / s
-        q[1 + i] = 0.25 * s
-        q[1 + j] = (r[j, i] + r[i, j]) / s
-        q[1 + k] = (r[k, i] + r[i, k]) / s
-    q /= np.linalg.norm(q)
-    return q if q[0] >= 0 else -q
+    """(3, 3) rotation -> (4,) [w, x, y, z] with w >= 0."""
+    return geometry.matrix_to_quaternion(r)
 
 
 def project_distorted(cam: dict, x_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(..., 3) world m -> ((..., 2) px through the H36M distortion model, (...,) depth m)."""
-    xc = (x_world - cam["C"]) @ cam["R"].T
-    xy = xc[..., :2] / xc[..., 2:3]
-    k, p = cam["k"], cam["p"]
-    r2 = (xy ** 2).sum(-1, keepdims=True)
-    radial = 1 + k[0] * r2 + k[1] * r2 ** 2 + k[2] * r2 ** 3
-    tan = p[0] * xy[..., 1:2] + p[1] * xy[..., 0:1]
-    xy_d = xy * (radial + tan) + np.array([p[1], p[0]]) * r2
-    return xy_d * cam["f"] + cam["c"], xc[..., 2]
+    xc = geometry.world_to_camera(x_world, cam["R"], cam["C"])
+    return geometry.project_h36m(xc, cam["f"], cam["c"], cam["k"], cam["p"]), xc[..., 2]
 
 
 def draw_frame(uv: np.ndarray, depth: np.ndarray, width: int, height: int, edges: np.ndarray,
@@ -194,9 +168,7 @@ def draw_frame(uv: np.ndarray, depth: np.ndarray, width: int, height: int, edges
 
 def _bbox(uv: np.ndarray) -> list[float]:
     """mks0601 bbox: joint extent enlarged x1.2 about its centre, xywh px."""
-    lo, hi = uv.min(0), uv.max(0)
-    ctr, size = (lo + hi) / 2, (hi - lo) * 1.2
-    return [float(ctr[0] - size[0] / 2), float(ctr[1] - size[1] / 2), float(size[0]), float(size[1])]
+    return [float(v) for v in geometry.joint_bbox(uv)]
 
 
 def write(out_dir, seed: int, n_frames: int | None = None, camera_distance: float = 4.6,
@@ -328,8 +300,8 @@ def _id_base(subject: int) -> int:
 
 
 def _pinhole(cam: dict, x_world: np.ndarray) -> np.ndarray:
-    xc = (x_world - cam["C"]) @ cam["R"].T
-    return xc[..., :2] / xc[..., 2:3] * cam["f"] + cam["c"]
+    return geometry.project_pinhole(geometry.world_to_camera(x_world, cam["R"], cam["C"]),
+                                    cam["f"], cam["c"])
 
 
 # The synthetic world's joints come in BODY_POINTS order: a layout over the full vocabulary.

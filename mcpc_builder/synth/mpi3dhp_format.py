@@ -29,7 +29,7 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
-from .. import atomic, joints
+from .. import atomic, geometry, joints
 from .h36m_format import _BODY_LAYOUT, _look_at, draw_frame
 
 # The 28 'all' joints (mpii_get_joints.m), 0-based.
@@ -126,7 +126,7 @@ def _write_test(out: Path, rng: np.random.Generator, n: int, edges, left, right)
         j17, _, _ = joints.convert(body, np.full(body.shape[:2], 2, np.uint8), _BODY_LAYOUT,
                                    joints.MPI3DHP17, synthesise=False)
         cam = (j17.astype(np.float64) - centre) @ r.T * 1000.0            # (n, 17, 3) mm
-        uv = cam[..., :2] / cam[..., 2:3] * f + c
+        uv = geometry.project_pinhole(cam, f, c)
         root = cam[:, joints.MPI3DHP_ROOT:joints.MPI3DHP_ROOT + 1]
         univ = root + (cam - root) * (UNIVERSAL_HEIGHT_M / stature)
         inside = ((uv >= 0) & (uv < [w, h])).all(axis=(1, 2))
@@ -173,7 +173,7 @@ def _write_train(out: Path, rng: np.random.Generator, n: int, edges, left, right
                 c = np.array([w / 2, h / 2]) + rng.uniform(-3, 3, 2)
                 cams.append((r, centre, f, c, w, h))
                 xc = (all28 - centre) @ r.T * 1000.0                      # (n, 28, 3) mm
-                uv = xc[..., :2] / xc[..., 2:3] * f + c
+                uv = geometry.project_pinhole(xc, f, c)
                 root = xc[:, 4:5]
                 univ = root + (xc - root) * (UNIVERSAL_HEIGHT_M / stature)
                 pad = lambda a: np.concatenate([a.reshape(n, -1), np.zeros((extra, a[0].size))])  # noqa: E731

@@ -29,7 +29,11 @@ from .. import atomic
 from ..joints import BODY_POINTS, MCPC21, MPII16
 from .coco_format import _write_jpeg, save_npz
 from .render import render_scene
-from .world import WorldConfig, project_camera, sample_scene, visibility
+from .annotator import annotate
+from .camera import project_camera
+from .scene import sample_scene
+from .visibility import visibility, visibility_with_causes
+from .worlds import WorldConfig
 
 MAT_NAME = "mpii_human_pose_v1_u12_1.mat"
 MAT_HEADER = "MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Fri Jan 10 12:00:00 2014"
@@ -118,12 +122,18 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
             cams[key].append(value)
         X_cam = scene.joints_camera()
         uv, _ = project_camera(X_cam, cam.K)
-        vis = visibility(scene)
+        if config.annotator.exact:
+            vis, self_only = visibility(scene), None
+        else:
+            vis, self_only = visibility_with_causes(scene)
         char_vis = rng.random() < CHAR_VISIBLE_FRACTION
         rects = []
         for ridx, person in enumerate(scene.people):
             shown = int((rendering.person_index == ridx).sum())
-            rect, joints16, vis16 = _annorect(uv[ridx], vis[ridx], bool(is_test[imgidx]),
+            uv_r, vis_r = uv[ridx], vis[ridx]
+            if self_only is not None:  # the annotator's clicks; the ground truth stays exact
+                uv_r, vis_r = annotate(rng, uv_r, vis_r, self_only[ridx], shown, config.annotator)
+            rect, joints16, vis16 = _annorect(uv_r, vis_r, bool(is_test[imgidx]),
                                               char_vis, shown)
             rects.append(rect)
             _append_gt(gt["mat"], imgidx * 100 + ridx, imgidx, ridx, X_cam[ridx], vis[ridx],

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .world import Capsule, Scene, body_in_camera, primitive_entry
+from .body import Capsule
+from .ground import FLAT, ray_entry
+from .scene import Scene
+from .visibility import body_in_camera, primitive_entry
 
 SKIN_TONES = ((200, 220, 245), (150, 180, 225), (110, 145, 200), (75, 105, 160), (45, 70, 115))
 HAIR = ((25, 25, 30), (30, 45, 70), (60, 90, 140), (140, 170, 200), (200, 200, 200))
@@ -74,6 +77,11 @@ def render_background(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     C = cam.centre.astype(np.float32)
     down = dz < -1e-6
     ground_s = np.where(down, -C[2] / np.minimum(dz, -1e-6), np.float32(np.inf))
+    riser = None
+    if scene.ground is not FLAT:  # steps and slopes (the default world's ground is z = 0)
+        ground_s, riser = ray_entry(scene.ground, C, dx, dy, dz)
+        ground_s = ground_s.astype(np.float32)
+        down = np.isfinite(ground_s)
     gs = np.where(down, ground_s, 0)
     gx, gy = C[0] + gs * dx, C[1] + gs * dy
     if scene.indoor:
@@ -113,6 +121,8 @@ def render_background(scene: Scene, rng: np.random.Generator) -> np.ndarray:
         haze = np.clip(gs * norm / 80.0, 0, 1)[..., None]
         ground = (ground_col * pattern[..., None]) * (1 - haze) + sky_low * haze
         img = np.where(down[..., None], ground, sky)
+    if riser is not None:  # the step's vertical face, in shadow
+        img = np.where(riser[..., None], img * np.float32(0.6), img)
     img = img.astype(np.float32)
     img += (_noise(rng, H, W, 4) * 5 + _noise(rng, H, W, 25) * 10)[:, :, None]
     return cv2.resize(img, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
@@ -130,6 +140,8 @@ def _blob_shadows(img: np.ndarray, scene: Scene) -> None:
         ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
         ring = np.stack([ctr[0] + spread * np.cos(ang), ctr[1] + spread * np.sin(ang),
                          np.zeros_like(ang)], axis=1)
+        if scene.ground is not FLAT:
+            ring[:, 2] = scene.ground.height(ctr)
         uv, z = cam.project(ring)
         if np.any(z <= 0.05):
             continue

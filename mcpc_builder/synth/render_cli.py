@@ -11,6 +11,7 @@ scene from the side along the camera's depth axis (camera height and pitch, peop
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy as np
 from .. import atomic
 from ..joints import BODY_POINTS, MCPC21
 from .render import render_scene
-from .world import WorldConfig, sample_scene, visibility
+from .scene import sample_scene
+from .visibility import visibility
 
 EDGES = [(BODY_POINTS.index(a), BODY_POINTS.index(b)) for a, b in MCPC21.edge_names]
 SIDE_COLOURS = {"left": "#1f77ff", "right": "#ff7f0e", "centre": "#2ca02c"}
@@ -35,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the scene")
     parser.add_argument("--people", type=int, default=None,
                         help="number of people (default: drawn like the datasets)")
+    parser.add_argument("--world", default=None,
+                        help="synthetic world: default | dev | held_out | a WorldConfig YAML")
+    parser.add_argument("--poses", type=Path, default=None, help="pose library (.npz)")
 
 
 def draw_scene_figure(scene, image_bgr: np.ndarray, out: Path) -> Path:
@@ -115,7 +120,7 @@ def draw_scene_figure(scene, image_bgr: np.ndarray, out: Path) -> Path:
     ax = axes[3]
     flat = np.array([np.cos(heading), np.sin(heading)])
     pitch = np.degrees(np.arcsin(np.clip(fwd[2], -1, 1)))
-    ax.axhline(0, color="saddlebrown", lw=2)
+    ax.axhline(float(scene.ground.height(C[:2])), color="saddlebrown", lw=2)
     ax.plot(0, C[2], "ks", ms=9)
     vfov = np.arctan(0.5 * cam.height / cam.K[1, 1])
     pitch_r = np.radians(pitch)
@@ -143,8 +148,19 @@ def draw_scene_figure(scene, image_bgr: np.ndarray, out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .worlds import load_world
+
+    try:
+        config = load_world(getattr(args, "world", None))
+        if getattr(args, "poses", None) is not None:
+            config = replace(config, poses=str(args.poses.resolve()))
+    except (OSError, ValueError, TypeError) as err:
+        print(f"mcpc-build render: error: {err}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
-    scene = sample_scene(rng, WorldConfig(), n_people=args.people)
+    scene = sample_scene(rng, config, n_people=args.people)
     rendering = render_scene(scene, rng)
     out = draw_scene_figure(scene, rendering.image, args.out)
     vis = visibility(scene)

@@ -231,7 +231,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/bench-build")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of COCO train2017 size (1.0 = full scale)")
-    parser.add_argument("--baseline-fraction", type=float, default=0.05,
+    parser.add_argument("--baseline-fraction", type=float, default=0.005,
                         help="share of the images the per-person baseline runs on")
     args = parser.parse_args(argv)
     out = Path(args.out)

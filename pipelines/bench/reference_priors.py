@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 
+from mcpc_builder.joints import COCO17, FACE_POINTS, MCPC21
+from mcpc_builder.joints import LIMBS as BODY_LIMBS
 from mcpc_builder.priors.config import RULE_NAMES, PriorConfig
 from mcpc_builder.priors.foreshortening import LIMBS
 from mcpc_builder.priors.person_scale import LIMB_SEGMENTS, TORSO
 
-L_SHO, R_SHO, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK, PELVIS = 5, 6, 11, 12, 13, 14, 15, 16, 17
-NOSE, L_EYE, R_EYE, L_EAR, R_EAR = 0, 1, 2, 3, 4
-OCC_LIMBS = ((5, 7), (6, 8), (7, 9), (8, 10), (11, 13), (12, 14), (13, 15), (14, 16))
+J = MCPC21.index
+L_SHO, R_SHO, L_HIP, R_HIP = J["left_shoulder"], J["right_shoulder"], J["left_hip"], J["right_hip"]
+L_KNE, R_KNE, L_ANK, R_ANK = J["left_knee"], J["right_knee"], J["left_ankle"], J["right_ankle"]
+PELVIS = J["pelvis"]
+NOSE, L_EYE, R_EYE, L_EAR, R_EAR = (J[p] for p in FACE_POINTS)
+OCC_LIMBS = tuple((J[a], J[b]) for _, a, b in BODY_LIMBS)
+SHOULDER_LINE, HIP_LINE = len(BODY_LIMBS), len(BODY_LIMBS) + 1  # rows of foreshortening.LIMBS
+NUM_ANNOTATED = len(COCO17.body_points)
 
 
 def _dist(p, q):
@@ -68,7 +75,7 @@ def is_grounded(p: Person, s: float, config: PriorConfig) -> bool:
         return False
     y = [q[1] for q in p.kp]
     ank_low, ank_high = max(y[L_ANK], y[R_ANK]), min(y[L_ANK], y[R_ANK])
-    others = max([y[j] for j in range(21) if j not in (L_ANK, R_ANK) and p.lab[j]],
+    others = max([y[j] for j in range(MCPC21.num_joints) if j not in (L_ANK, R_ANK) and p.lab[j]],
                  default=-math.inf)
     hip_y = 0.5 * (y[L_HIP] + y[R_HIP])
     sho_y = 0.5 * (y[L_SHO] + y[R_SHO])
@@ -91,8 +98,8 @@ def cross_pairs(rule, near: Person, far: Person, ratio, conf, s_near, config, ou
     f_min = cfg.focal_min_factor * max(near.width, near.height)
     gap = (ratio - 1.0) * f_min / s_near
     if gap >= cfg.all_joints_min_gap:
-        for ja in range(21):
-            for jb in range(21):
+        for ja in range(MCPC21.num_joints):
+            for jb in range(MCPC21.num_joints):
                 if near.lab[ja] and far.lab[jb]:
                     out.append((near.row, ja, far.row, jb, 1, conf))
     elif near.lab[PELVIS] and far.lab[PELVIS]:
@@ -123,7 +130,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
     # P1 ground contact.
     fc = config.foot_contact
     for p, s, g in zip(people, scales, grounded):
-        if not g:
+        if not g or not fc.within_person:
             continue
         yl, yr = p.kp[L_ANK][1], p.kp[R_ANK][1]
         drop = abs(yl - yr) / s
@@ -199,13 +206,21 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
         c = _clip_conf(fa.face_confidence)
         frontal = vis[NOSE] and vis[L_EYE] and vis[R_EYE] and vis[L_EAR] and vis[R_EAR] \
             and big_face
-        if frontal and square:
+        if frontal and square and fa.face_order:
             for front in (NOSE, L_EYE, R_EYE):
                 for ear in (L_EAR, R_EAR):
                     raw["facing"].append((p.row, front, p.row, ear, 1, c))
-        if vis[L_EAR] and vis[R_EAR] and hid[NOSE] and big_face and square:
+        if vis[L_EAR] and vis[R_EAR] and hid[NOSE] and big_face and square and fa.face_order:
             for ear in (L_EAR, R_EAR):
                 raw["facing"].append((p.row, ear, p.row, NOSE, 1, c))
+        if fa.self_occluded_face:
+            for near, far in ((L_EAR, R_EAR), (R_EAR, L_EAR)):
+                nose_side = _dist(p.kp[NOSE], p.kp[far]) * fa.self_occlusion_nose_ratio \
+                    < _dist(p.kp[NOSE], p.kp[near])
+                if vis[near] and hid[far] and vis[NOSE] and nose_side:
+                    c2 = _clip_conf(fa.self_occlusion_confidence)
+                    raw["facing"].append((p.row, near, p.row, far, 1, c2))
+                    raw["facing"].append((p.row, NOSE, p.row, far, 1, c2))
         side = 0
         offset = (x[NOSE] - 0.5 * (x[L_EAR] + x[R_EAR])) / s
         if frontal and abs(offset) >= fa.turn_min_offset:
@@ -215,7 +230,10 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
         if vis[R_EAR] and hid[L_EAR]:
             side = -1
         if side:
-            for line, a, b in ((8, L_SHO, R_SHO), (9, L_HIP, R_HIP)):
+            lines = [(SHOULDER_LINE, L_SHO, R_SHO)]
+            if fa.torso_side_hips:
+                lines.append((HIP_LINE, L_HIP, R_HIP))
+            for line, a, b in lines:
                 la, lb, r = LIMBS[line]
                 if p.lab[la] and p.lab[lb] and _dist(p.kp[la], p.kp[lb]) / (r * s) \
                         <= fa.torso_max_ratio:
@@ -240,7 +258,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                                 (L_SHO, R_SHO, L_HIP, R_HIP)))
         regions.sort(key=lambda r: r[0].row)
         for p in group:
-            for j in range(17):
+            for j in range(NUM_ANNOTATED):
                 if p.vis[j] != 1:
                     continue
                 for q, k, a, b, radius, cover in regions:
@@ -248,6 +266,9 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
                     if same and not oc.same_person:
                         continue
                     if same and j in cover:
+                        continue
+                    if same and MCPC21.body_points[j] in FACE_POINTS \
+                            and not oc.face_behind_own_body:
                         continue
                     dx, dy = b[0] - a[0], b[1] - a[1]
                     t = ((p.kp[j][0] - a[0]) * dx + (p.kp[j][1] - a[1]) * dy) / max(
@@ -274,7 +295,7 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
 
     if fs.emit_equal:
         for p in people:
-            for k in range(8):
+            for k in range(len(BODY_LIMBS)):
                 q = ratio_of(p, k)
                 a, b, r = LIMBS[k]
                 if fs.equal_min_ratio <= q <= fs.equal_max_ratio and \
@@ -291,6 +312,14 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
             if q <= fs.ordered_max_ratio:
                 raw["foreshortening"].append((pa, ja, pb, jb, label,
                                               _clip_conf(fs.ordered_confidence)))
+
+    if "lifting" in config.enabled:
+        import numpy as np
+
+        kp = np.asarray(table.keypoints, np.float64)
+        vis = np.asarray(table.visibility)
+        kp = np.where((vis > 0)[..., None] & np.isfinite(kp), kp, np.nan)
+        raw["lifting"] = reference_lifting(kp, vis, np.asarray(scales, np.float64), config)
 
     # Combine: person pairs ordered oppositely by P1 and P2 lose all their cross labels, then
     # identical pairs merge and contradicting ones are dropped.
@@ -315,3 +344,192 @@ def reference_priors(table, config: PriorConfig | None = None) -> dict:
     merged = {k: next(iter(v)) for k, v in groups.items() if len(v) == 1}
     return {"raw": {r: raw[r] for r in config.enabled}, "merged": merged,
             "scale": list(scales), "grounded": grounded}
+
+
+def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None = None) -> list:
+    """``lifting`` person by person, hypothesis by hypothesis, in plain Python.
+
+    Arguments:
+        keypoints: (N, 21, 2) pixels (NaN unlabelled); visibility: (N, 21) 0/1/2 or None;
+        scale: (N,) person height, pixels.
+    Returns the labels as tuples (person_a, joint_a, person_b, joint_b, label, confidence).
+    """
+    import itertools
+
+    from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, CORNER_GROUPS,
+                                             GROUPS, MODELLED, VISIBILITY_LINES, group_signs)
+
+    config = config or PriorConfig()
+    cfg = config.lifting
+    out = []
+
+    def point(kp, spec):
+        if spec.startswith("mid:"):
+            a, b = spec[4:].split(",")
+            pa, pb = kp[J[a]], kp[J[b]]
+            return ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2)
+        return tuple(kp[J[spec]])
+
+    def unit(v):
+        n = math.sqrt(sum(c * c for c in v))
+        return tuple(c / n for c in v) if n > 0 else tuple(v)
+
+    def dot(u, v):
+        return sum(a * b for a, b in zip(u, v))
+
+    def cross(u, v):
+        return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+
+    pairs = list(itertools.combinations([J[p] for p in MODELLED], 2))
+    for i in range(len(keypoints)):
+        h = float(scale[i])
+        if not (math.isfinite(h) and h > 0):
+            continue
+        kp = [tuple(float(c) for c in q) for q in keypoints[i]]
+        vec, known, d_lo, d_hi, nom = [], [], [], [], []
+        for name, kind, start, end in BONES:
+            a, b = point(kp, start), point(kp, end)
+            v = (b[0] - a[0], b[1] - a[1])
+            ok = all(math.isfinite(c) for c in v)
+            v = v if ok else (0.0, 0.0)
+            lo_r, hi_r = BONE_RANGES[kind]
+            l_ = math.hypot(*v)
+            L_lo, L_hi = lo_r * h / cfg.height_over, hi_r * h / cfg.height_under
+            slack = cfg.noise * h
+            l_hi = l_ + slack if ok else 0.0
+            l_lo = max(l_ - slack, 0.0) if ok else 0.0
+            d_lo.append(math.sqrt(max(L_lo ** 2 - l_hi ** 2, 0.0)) if ok else 0.0)
+            d_hi.append(math.sqrt(max(L_hi ** 2 - l_lo ** 2, 0.0)))
+            L_nom = 0.5 * (lo_r + hi_r) * h / math.sqrt(cfg.height_over * cfg.height_under)
+            nom.append(math.sqrt(max(L_nom ** 2 - l_ ** 2, 0.0)))
+            vec.append(v)
+            known.append(ok)
+        mid = [(a + b) / 2 for a, b in zip(d_lo, d_hi)]
+        rad = [max(hi - n, n - lo) for lo, hi, n in zip(d_lo, d_hi, nom)]
+        side = [0] * len(BONES)
+        if visibility is not None and cfg.use_visibility:
+            for name in VISIBILITY_LINES:
+                _, _, right, left = BONES[BONE[name]]
+                vl, vr = int(visibility[i][J[left]]), int(visibility[i][J[right]])
+                side[BONE[name]] = 1 if (vl, vr) == (1, 2) else -1 if (vl, vr) == (2, 1) else 0
+
+        def v3(b, s, mag=None):
+            return (vec[b][0], vec[b][1], s * (mid if mag is None else mag)[b])
+
+        def corners(bones):
+            if not any(g in CORNER_GROUPS and GROUPS[g] == bones for g in GROUPS):
+                return [list(mid)]
+            bi = [BONE[b] for b in bones]
+            choices = list(itertools.product((0, 1), repeat=len(bi))) if len(bi) <= 3 else \
+                [(0,) * len(bi), (1,) * len(bi)]
+            mags = [list(mid)]
+            for choice in choices:
+                m = list(mid)
+                for b, c in zip(bi, choice):
+                    m[b] = d_hi[b] if c else d_lo[b]
+                mags.append(m)
+            return mags
+
+        # Torso hypotheses.
+        tnames = GROUPS["torso"]
+        tsigns = list(itertools.product((1.0, -1.0), repeat=3))
+        axes, keep_t = [], []
+        hb, wb, ub = (BONE[n] for n in tnames)
+        for s in tsigns:
+            any_ok = False
+            for k_, mag in enumerate(corners(tnames)):
+                hip_u, sho_u = unit(v3(hb, s[0], mag)), unit(v3(wb, s[1], mag))
+                up_u = unit(v3(ub, s[2], mag))
+                ok = True
+                if known[hb] and known[wb] and dot(hip_u, sho_u) < cfg.max_twist_cos:
+                    ok = False
+                left = unit(tuple((hip_u[k] if known[hb] else 0.0)
+                                  + (sho_u[k] if known[wb] else 0.0) for k in range(3)))
+                if known[ub] and abs(dot(left, up_u)) > cfg.max_torso_skew_cos:
+                    ok = False
+                if k_ == 0:  # the axes the chains are checked against: at the middle
+                    axes.append((left, up_u, unit(cross(left, up_u))))
+                any_ok |= ok
+            if any(side[b] * sg < 0 for b, sg in zip((hb, wb, ub), s)):
+                any_ok = False
+            keep_t.append(any_ok)
+        if not any(keep_t):
+            keep_t = [True] * len(tsigns)
+        def limits_ok(name, bi, s, mag, left, fwd, limits=("hip", "knee")):
+            v = [unit(v3(b, sg, mag)) for b, sg in zip(bi, s)]
+            ok = True
+            if name.endswith("_leg") and known[bi[0]]:
+                if "hip" in limits:
+                    ok &= dot(v[0], fwd) >= cfg.min_thigh_forward_cos
+                t2, s2 = vec[bi[0]], vec[bi[1]]
+                den = math.hypot(*t2) * math.hypot(*s2)
+                bent = den > 0 and abs(t2[0] * s2[1] - t2[1] * s2[0]) / den >= cfg.knee_min_bend_sin
+                if known[bi[1]] and "knee" in limits and bent:
+                    ok &= dot(cross(v[0], v[1]), left) >= -cfg.knee_hyperextension_sin
+            elif name.endswith("_arm") and known[bi[0]]:
+                ok &= dot(v[0], fwd) >= cfg.min_upper_arm_forward_cos
+            elif name == "head":
+                neck, ears, nose, leye, reye = v
+                if known[BONE["ear_line"]] and known[BONE["nose"]]:
+                    ok &= abs(dot(ears, nose)) <= cfg.max_face_skew_cos
+                    if known[BONE["neck"]]:
+                        ok &= dot(nose, cross(ears, neck)) >= cfg.min_nose_forward_cos
+                    ok &= dot(leye, nose) >= cfg.min_eye_forward_cos
+                    ok &= dot(reye, nose) >= cfg.min_eye_forward_cos
+                    if known[BONE["left_eye"]] and known[BONE["right_eye"]]:
+                        ok &= dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0
+                if known[BONE["nose"]] and known[BONE["ear_line"]]:
+                    ok &= dot(nose, fwd) >= cfg.min_head_torso_cos
+            return ok
+
+        # Chains.
+        chain_keep = {}
+        for name, bones in GROUPS.items():
+            if name == "torso":
+                continue
+            bi = [BONE[b] for b in bones]
+            signs = [tuple(r) for r in group_signs(name).tolist()]  # the eyes follow the nose
+            table = []
+            for t, (left, up, fwd) in enumerate(axes):
+                row = []
+                for s in signs:
+                    if name in CORNER_GROUPS:  # hip limit at any corner, knee at the middle
+                        ok = any(limits_ok(name, bi, s, mag, left, fwd, ("hip",))
+                                 for mag in corners(bones)) \
+                            and limits_ok(name, bi, s, mid, left, fwd, ("knee",))
+                    else:
+                        ok = limits_ok(name, bi, s, mid, left, fwd)
+                    row.append(all(side[b] * sg >= 0 for b, sg in zip(bi, s)) and ok)
+                table.append(row)
+            if not any(table[t][k] for t in range(len(axes)) if keep_t[t]
+                       for k in range(len(signs))):
+                table = [[True] * len(signs) for _ in axes]
+            keep_t = [kt and any(table[t]) for t, kt in enumerate(keep_t)]
+            chain_keep[name] = (bi, signs, table)
+        if not any(keep_t):
+            continue
+        for a, b in pairs:
+            if not (math.isfinite(kp[a][0]) and math.isfinite(kp[b][0])):
+                continue
+            coef = [COEF[a][k] - COEF[b][k] for k in range(len(BONES))]
+            r = cfg.spread * math.sqrt(sum(c * c * q * q for c, q in zip(coef, rad)))
+            lo, hi = math.inf, -math.inf
+            for t, s in enumerate(tsigns):
+                if not keep_t[t]:
+                    continue
+                base = sum(coef[bb] * sg * nom[bb] for bb, sg in zip((hb, wb, ub), s))
+                cmin = cmax = base
+                for bi, signs, table in chain_keep.values():
+                    cs = [sum(coef[bb] * sg * nom[bb] for bb, sg in zip(bi, sk))
+                          for k, sk in enumerate(signs) if table[t][k]]
+                    cmin += min(cs)
+                    cmax += max(cs)
+                lo, hi = min(lo, cmin - r), max(hi, cmax + r)
+            m = cfg.min_margin * h
+            if hi < -m or lo > m:
+                label = 1 if hi < -m else -1
+                margin = (-hi if label == 1 else lo) / h
+                conf = cfg.confidence_min + (cfg.confidence_max - cfg.confidence_min) * min(
+                    max((margin - cfg.min_margin) / cfg.confidence_span, 0.0), 1.0)
+                out.append((i, a, i, b, label, _clip_conf(conf)))
+    return out
