@@ -28,14 +28,15 @@ class PersonScaleConfig:
         nearer child; 2.0 gives >99%.
     require_legs: both persons need a labelled thigh or shin (a cut-off upper body makes the
         scale estimate depend on arms alone, which is less reliable).
-    confidence_at_min / confidence_max: confidence at ``min_ratio`` and the ceiling it grows to.
+    confidence_at_min / confidence_max: confidence at ``min_ratio`` and the ceiling it grows to
+        (0.9-0.99: 98.1% right on the dev world, so a 0.6 start said less than it knew).
     """
 
     min_segments: int = 3
     min_ratio: float = 2.0
     require_legs: bool = True
-    confidence_at_min: float = 0.6
-    confidence_max: float = 0.95
+    confidence_at_min: float = 0.9
+    confidence_max: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class FootContactConfig:
         (x the larger scale).
     fit_max_residual: with 3+ grounded people in an image, a person whose contact row is
         off the horizon fit (row = horizon + c * s) by more than this (x s) is not used.
-    cross_confidence / cross_confidence_max: confidence at the threshold and its ceiling.
+    cross_confidence / cross_confidence_max: confidence at the threshold and its ceiling (0.9-0.99:
+        99.9% right on the dev world).
     """
 
     max_torso_tilt_deg: float = 20.0
@@ -89,8 +91,8 @@ class FootContactConfig:
     within_confidence_max: float = 0.8
     cross_min_drop: float = 0.05
     fit_max_residual: float = 0.15
-    cross_confidence: float = 0.7
-    cross_confidence_max: float = 0.98
+    cross_confidence: float = 0.9
+    cross_confidence_max: float = 0.99
 
 
 @dataclass(frozen=True)
