@@ -65,7 +65,7 @@ $(DEFAULT_INIT):
 $(OUT)/finetune-%/checkpoint.pt:
 	$(MAKE) finetune DATASET=$*
 
-ablation:  ## WSP pre-trained vs scratch on the synthetic world (CPU, < 30 min)
+ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + depth-order probe, synthetic world (CPU, < 30 min)
 	$(PY) -m pipelines.ablation --out $(OUT)/ablation
 
 bench: bench-build bench-train  ## all benchmarks

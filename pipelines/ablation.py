@@ -1,21 +1,33 @@
-"""`make ablation`: the paper's claim in miniature, measured on the synthetic world.
+"""`make ablation`: does relative-depth pre-training make a better 3D model? Three arms, >= 3 seeds.
 
-Same small 3D fine-tuning budget, two starting points for the same network:
-  (a) the backbone pre-trained by WSP on the embedded synthetic MCPC (2D keypoints + pairwise
-      relative-depth labels from perspective priors; no 3D ground truth), and
-  (b) the same backbone from scratch (He initialisation).
-Fine-tuning data imitates a capture studio: one person, standing / walking / reaching, cameras at
-1.2-1.9 m, 3-7 m away. Both are evaluated on
-  - "in-domain": held-out people and cameras drawn from the same studio distribution, and
-  - "shifted": the whole synthetic world (all poses incl. sitting, lying, jumping, running; cameras
-    0.5-3 m high, 2-12 m away, other focal lengths) -- other cameras, poses and scenes.
-Reports MPJPE / PA-MPJPE (mm, root-relative, GT root depth) per start x test set, as a table
-(results.md), JSON and a PNG (bars + the held-out curves during fine-tuning).
+Arms (same network: ResNet + the per-joint 2.5D head of ``wsp_model.model``):
+  scratch      He initialisation, fine-tuned directly;
+  pretrain_2d  pre-trained on the MCPC build with the ranking loss OFF (2D heatmaps only);
+  wsp          pre-trained on the same build, same steps, batch and compute, heatmaps + ranking
+               loss on the per-joint depths of the relative-depth pairs.
+Each seed pre-trains its own pretrain_2d and wsp networks (seed = init + data order) and
+fine-tunes all three arms with the same budget on the same data. Fine-tuning keeps the whole
+pre-trained network (backbone + heatmaps + depth maps) and learns the metric scale on top.
 
-    python -m pipelines.ablation --out out/ablation [--init PRETRAINED.pt] [--steps 150]
+Data (all synthetic, from the embedded world of ``mcpc_builder.synth``):
+  pre-training  the MCPC build of the embedded default COCO + MPII ("in the wild": crowds, any
+                pose, cameras 0.5-3 m high);
+  fine-tuning   a studio-like world (one person, standing / walking / reaching, cameras at
+                1.2-1.9 m, 3-7 m away), as Human3.6M is to MCPC;
+  tests         "in_domain": held-out studio frames; "shifted": the whole world (sitting,
+                lying, jumping, running; other heights, distances, focal lengths).
+Reports MPJPE / PA-MPJPE (mm, root-relative, ground-truth root depth) per arm x test x seed, and
+the depth-order probe (``wsp_model.depth_probe``): the pre-trained networks' accuracy on
+*unlabelled* same-person and cross-person pairs of held-out persons against true depth, next to
+an untrained network and the "higher in the image is closer" / "lower feet are closer" rules.
 
-Without ``--init`` it pre-trains first (pipelines/configs/pretrain_small.yaml on the default MCPC
-build, resumable). Sized to finish within 30 minutes on 2 CPU cores.
+Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results.md`` and
+``OUT/ablation.png``.
+
+    python -m pipelines.ablation --out out/ablation [--seeds 0 1 2] [--pretrain-steps N] [--steps N]
+
+Every run directory is resumable (a killed ablation continues where it stopped); ``--fresh``
+starts over. Sized for <= 30 minutes on 2 idle CPU cores.
 """
 
 from __future__ import annotations
@@ -23,9 +35,10 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
+import subprocess
 import sys
 import time
-from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import cv2
@@ -36,6 +49,9 @@ from mcpc_builder.errors import cli_entry
 
 BODY22 = joints.JointLayout(name="body22", joint_names=joints.BODY_POINTS,
                             body_points=joints.BODY_POINTS, edge_names=())
+ARMS = ("scratch", "pretrain_2d", "wsp")
+TESTS = ("in_domain", "shifted")
+SYNTHETIC_FINETUNE_SOURCE = "synthetic-studio"
 
 
 def studio_config():
@@ -55,7 +71,8 @@ def shifted_config():
                        image_sizes=((480, 360), (360, 480)))
 
 
-def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "render"):
+def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "render",
+                      progress: bool = True):
     """``n`` rendered one-person scenes -> ``Pose3DRecords`` (H36M-17, camera mm) with images in
     ``out_dir`` (reused when complete). Scenes whose person is not wholly inside the image are
     redrawn."""
@@ -76,7 +93,7 @@ def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = {"image": [], "bbox": [], "joints_cam": [], "f": [], "c": [], "pose": []}
-    bar = tqdm(total=n, desc=desc, leave=False)
+    bar = tqdm(total=n, desc=desc, leave=False, disable=not progress)
     while len(rows["bbox"]) < n:
         scene = sample_scene(rng, world_cfg, n_people=1)
         if not scene.people:
@@ -112,29 +129,38 @@ def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "
     tmp = out_dir / ".records.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, index)
-    return synthetic_records(world_cfg, n, seed, out_dir, desc)
+    return synthetic_records(world_cfg, n, seed, out_dir, desc, progress)
 
 
-def ensure_pretrained(args) -> Path:
-    """``--init`` if given; else pre-train the small config into ``<out>/pretrain`` (resumable)."""
-    if args.init:
-        return Path(args.init)
-    from pipelines.pretrain import ensure_build
+def git_commit() -> dict:
+    """The commit this code runs on, and whether the work tree had local changes."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=here, capture_output=True, text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": dirty}
+
+
+def pretrain_arm(arm: str, seed: int, build_dir: Path, args, out: Path):
+    """Pre-train one arm ("pretrain_2d": ranking loss off; "wsp": on) for one seed; resumable."""
     from wsp_model.config import PretrainConfig, load_config, replace
     from wsp_model.pretrain import pretrain
 
     cfg = load_config(PretrainConfig, args.pretrain_config)
-    overrides = {"train.num_workers": args.workers, "train.progress": not args.quiet}
+    overrides = {"train.num_workers": args.workers, "train.progress": not args.quiet,
+                 "train.seed": seed}
+    if arm == "pretrain_2d":
+        overrides["loss.ranking_weight"] = 0.0
     if args.pretrain_steps is not None:
         overrides["train.max_steps"] = args.pretrain_steps
     cfg = replace(cfg, **overrides)
-    run_dir = Path(args.out) / "pretrain"
-    ckpt = run_dir / "checkpoint.pt"
-    build_dir = ensure_build(Path(args.mcpc))
+    run_dir = out / f"pretrain-{arm}-seed{seed}"
     result = pretrain(build_dir, cfg, run_dir)
-    print(f"pre-trained {result.step} steps: {result.checkpoint}  "
-          + "  ".join(f"{k} {v:.3g}" for k, v in result.val_metrics.items()), flush=True)
-    return ckpt
+    return cfg, run_dir / "checkpoint.pt", result
 
 
 def _val_curve(run_dir: Path) -> list[tuple[int, float]]:
@@ -145,37 +171,80 @@ def _val_curve(run_dir: Path) -> list[tuple[int, float]]:
         return [(int(r["step"]), float(r["mpjpe"])) for r in csv.DictReader(fh) if r.get("mpjpe")]
 
 
-def plot_ablation(results: dict, curves: dict, path: Path) -> Path:
+def plot_ablation(doc: dict, path: Path) -> Path:
+    """Per test set: each arm's seeds (dots) and mean (bar), the mean-pose line; and the probe."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    starts = list(results)
-    tests = list(next(iter(results.values())))
+    arms = list(doc["arms"])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    width = 0.8 / len(starts)
-    for ax, metric, label in ((axes[0], "mpjpe", "MPJPE (mm)"), (axes[1], "pa_mpjpe", "PA-MPJPE (mm)")):
-        for i, s in enumerate(starts):
-            vals = [results[s][t][metric] for t in tests]
-            bars = ax.bar(np.arange(len(tests)) + (i - (len(starts) - 1) / 2) * width, vals, width,
-                          label=s)
-            ax.bar_label(bars, fmt="%.0f", fontsize=8)
-        top = max(results[s][t][metric] for s in starts for t in tests)
-        ax.set_ylim(0, 1.35 * top)  # room for the legend above the bars
-        ax.set_xticks(np.arange(len(tests)), tests)
-        ax.set_ylabel(label)
-        ax.set_title(label + " (lower is better)", fontsize=9)
-        ax.legend(fontsize=8)
-    for s, pts in curves.items():
-        if pts:
-            axes[2].plot(*zip(*pts), marker="o", label=s)
-    axes[2].set_xlabel("fine-tuning step")
-    axes[2].set_ylabel("in-domain held-out MPJPE (mm)")
-    axes[2].legend(fontsize=8)
-    axes[2].set_title("during fine-tuning", fontsize=9)
+    colours = {"scratch": "tab:grey", "pretrain_2d": "tab:blue", "wsp": "tab:orange"}
+    for ax, test in zip(axes[:2], TESTS):
+        for i, arm in enumerate(arms):
+            vals = np.array(doc["arms"][arm][test]["mpjpe"], dtype=float)
+            ax.bar(i, vals.mean(), 0.6, color=colours.get(arm), alpha=0.5)
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.12, 0.12, len(vals)), vals,
+                       color=colours.get(arm), edgecolor="k", zorder=3)
+            ax.text(i, vals.max(), f"{vals.mean():.0f}", ha="center", va="bottom", fontsize=8)
+        mean_pose = doc.get("mean_pose", {}).get(test, {}).get("mpjpe")
+        if mean_pose:
+            ax.axhline(mean_pose, color="k", ls="--", lw=1, label="mean training pose")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xticks(range(len(arms)), arms)
+        ax.set_ylabel("MPJPE (mm, lower is better)")
+        ax.set_title(f"{test}: {len(doc['seeds'])} seeds (dots), mean (bar)", fontsize=9)
+    probe = doc["depth_order"]
+    names = list(probe["same_person"])
+    x = np.arange(len(names))
+    for j, kind in enumerate(("same_person", "cross_person")):
+        vals = [probe[kind][n] for n in names]
+        bars = axes[2].bar(x + (j - 0.5) * 0.4, vals, 0.4, label=kind.replace("_", "-"))
+        axes[2].bar_label(bars, fmt="%.2f", fontsize=7)
+    axes[2].axhline(0.5, color="k", lw=0.8, ls=":")
+    axes[2].set_xticks(x, names, rotation=20, fontsize=8)
+    axes[2].set_ylim(0, 1.1)
+    axes[2].set_ylabel("depth-order accuracy")
+    axes[2].set_title("unlabelled pairs, true depth (held-out persons)", fontsize=9)
+    axes[2].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return atomic.save_figure(fig, path, dpi=90)
+
+
+def results_table(doc: dict) -> str:
+    lines = ["| arm | test | MPJPE (mm) per seed | mean | PA-MPJPE (mm) mean |",
+             "|---|---|---|---|---|"]
+    for arm, per in doc["arms"].items():
+        for test, r in per.items():
+            seeds = ", ".join(f"{v:.1f}" for v in r["mpjpe"])
+            lines.append(f"| {arm} | {test} | {seeds} | {np.mean(r['mpjpe']):.1f} | "
+                         f"{np.mean(r['pa_mpjpe']):.1f} |")
+    for test, r in doc.get("mean_pose", {}).items():
+        lines.append(f"| mean training pose (no image) | {test} | - | {r['mpjpe']:.1f} | "
+                     f"{r['pa_mpjpe']:.1f} |")
+    lines += ["", "| depth order (unlabelled pairs) | " + " | ".join(doc["depth_order"]["same_person"])
+              + " |", "|---|" + "---|" * len(doc["depth_order"]["same_person"])]
+    for kind in ("same_person", "cross_person"):
+        lines.append(f"| {kind} | " + " | ".join(f"{v:.3f}" for v in doc["depth_order"][kind].values())
+                     + " |")
+    return "\n".join(lines)
+
+
+def targets(doc: dict) -> dict:
+    """The issue's targets, checked: relative MPJPE gains and seed separation per test set."""
+    out = {}
+    for test in TESTS:
+        m = {arm: np.array(doc["arms"][arm][test]["mpjpe"]) for arm in doc["arms"]}
+        for better, worse in (("wsp", "pretrain_2d"), ("pretrain_2d", "scratch")):
+            gain = 1.0 - m[better].mean() / m[worse].mean()
+            out[f"{test}:{better}_vs_{worse}"] = {
+                "gain": float(gain), "every_seed_better": bool(m[better].max() < m[worse].min()),
+                "met": bool(gain >= 0.10 and m[better].max() < m[worse].min())}
+    probe = doc["depth_order"]
+    out["probe_same_person_wsp>=0.80"] = bool(probe["same_person"]["wsp"] >= 0.80)
+    out["probe_cross_person_wsp>=0.90"] = bool(probe["cross_person"]["wsp"] >= 0.90)
+    return out
 
 
 @cli_entry("pipelines.ablation")
@@ -183,17 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.ablation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out/ablation")
-    parser.add_argument("--init", default=None, help="pre-trained checkpoint (default: pre-train "
-                                                     "the small config into OUT/pretrain)")
-    parser.add_argument("--mcpc", default="out/mcpc-default", help="MCPC build for pre-training")
-    parser.add_argument("--pretrain-config", default="pipelines/configs/pretrain_small.yaml")
+    parser.add_argument("--mcpc", default=None,
+                        help="MCPC build for pre-training (default OUT/mcpc, built from the "
+                             "embedded default with the current priors when absent)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pretrain-config", default="pipelines/configs/pretrain_ablation.yaml")
     parser.add_argument("--pretrain-steps", type=int, default=None)
     parser.add_argument("--config", default="pipelines/configs/finetune_ablation.yaml")
-    parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (both runs)")
-    parser.add_argument("--n-train", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (every arm)")
+    parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-persons", type=int, default=0,
+                        help="held-out persons the depth-order probe scores (0: all)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--fresh", action="store_true", help="delete OUT's runs first")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -204,78 +276,139 @@ def main(argv: list[str] | None = None) -> int:
     # Loader workers start from a clean forkserver: this process has run renderers, a threaded
     # build and progress bars, and forking it could inherit a held lock (seen as a hung loader).
     multiprocessing.set_start_method("forkserver", force=True)
-    from wsp_model.config import replace
-    from wsp_model.evaluate import predict_records, write_json
-    from wsp_model.finetune import backbone_from_init, finetune, load_finetune_config
-    from wsp_model.head3d import load_finetuned
+    from pipelines.pretrain import ensure_build
     from wsp_model import metrics
+    from wsp_model.config import replace, to_dict
+    from wsp_model.depth_probe import depth_order_accuracy, ground_truth_depths
+    from wsp_model.evaluate import predict_records
+    from wsp_model.finetune import finetune, load_finetune_config
+    from wsp_model.head3d import load_finetuned
+    from wsp_model.mcpc_data import read_build, read_manifest, source_roots
+    from wsp_model.model import build_pose_net, load_model
 
     t0 = time.time()
     out = Path(args.out)
+    if args.fresh and out.exists():
+        for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc"]:
+            if d.is_dir():
+                shutil.rmtree(d)
     data = out / "data"
-    train = synthetic_records(studio_config(), args.n_train, args.seed + 1, data / "train", "train set")
-    tests = {"in-domain": synthetic_records(studio_config(), args.n_test, args.seed + 2,
-                                            data / "test-in-domain", "in-domain test"),
-             "shifted": synthetic_records(shifted_config(), args.n_test, args.seed + 3,
-                                          data / "test-shifted", "shifted test")}
-    print(f"data: {len(train)} train, " + ", ".join(f"{len(v)} {k}" for k, v in tests.items())
-          + f" ({time.time() - t0:.0f} s)", flush=True)
-    init = ensure_pretrained(args)
-    _, info = backbone_from_init(str(init), load_finetune_config(args.config).head)
+    show = not args.quiet
+    train = synthetic_records(studio_config(), args.n_train, 1, data / "train", "train set", show)
+    tests = {"in_domain": synthetic_records(studio_config(), args.n_test, 2,
+                                            data / "test-in-domain", "in-domain test", show),
+             "shifted": synthetic_records(shifted_config(), args.n_test, 3,
+                                          data / "test-shifted", "shifted test", show)}
+    print(f"data: {len(train)} fine-tuning frames, "
+          + ", ".join(f"{len(v)} {k}" for k, v in tests.items()) + f" ({time.time() - t0:.0f} s)",
+          flush=True)
+    build_dir = ensure_build(Path(args.mcpc) if args.mcpc else out / "mcpc")
+    roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
+    truth = ground_truth_depths(roots["coco"]) if "coco" in roots else {}
+    if not truth:
+        raise SystemExit(f"{build_dir}: its COCO source has no synthetic ground truth; the "
+                         "depth-order probe needs the embedded default build")
+    tables = read_build(build_dir)
 
-    cfg = load_finetune_config(args.config)
-    overrides = {"head.backbone_depth": info["depth"], "head.backbone_width": info["width"],
-                 "train.num_workers": args.workers, "train.progress": not args.quiet,
-                 "train.seed": args.seed}
-    if args.steps is not None:
-        overrides["train.max_steps"] = args.steps
-    cfg = replace(cfg, **overrides)
-
-    results, curves, timing = {}, {}, {}
-    for name, start in (("WSP pre-trained", str(init)), ("scratch", "scratch")):
-        run_dir = out / ("finetune-pretrained" if start != "scratch" else "finetune-scratch")
+    ft_cfg = load_finetune_config(args.config)
+    timing: dict[str, float] = {}
+    probes: list[dict] = []
+    inits: dict[tuple[str, int], str] = {}
+    pre_cfg = None
+    for seed in args.seeds:
+        models = {}
+        for arm in ("pretrain_2d", "wsp"):
+            t1 = time.time()
+            pre_cfg, ckpt, result = pretrain_arm(arm, seed, build_dir, args, out)
+            timing[f"pretrain-{arm}-seed{seed}"] = time.time() - t1
+            print(f"seed {seed} {arm}: pre-trained {result.step} steps  "
+                  + "  ".join(f"{k} {v:.3g}" for k, v in result.val_metrics.items()), flush=True)
+            inits[(arm, seed)] = str(ckpt)
+            models[arm] = load_model(ckpt)[0]
+        torch.manual_seed(seed)
+        models["untrained"] = build_pose_net(pre_cfg.model)
         t1 = time.time()
-        finetune(cfg, run_dir, start, train_records=train, val_records=tests["in-domain"])
-        timing[name] = time.time() - t1
-        model, meta = load_finetuned(str(run_dir / "checkpoint.pt"))
-        results[name] = {}
-        for test_name, recs in tests.items():
-            pred, gt = predict_records(model, recs, dc_replace(cfg.data), batch_size=32)
-            per_pose = metrics.grouped_mean(metrics.mpjpe_errors(pred, gt, 0).mean(1),
-                                            recs.group.astype(str))
-            results[name][test_name] = {"mpjpe": metrics.mpjpe(pred, gt, 0),
-                                        "pa_mpjpe": metrics.pa_mpjpe(pred, gt),
-                                        "n": int(len(pred)), "mpjpe_per_pose": per_pose}
-        curves[name] = _val_curve(run_dir)
-        del model
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        probe = depth_order_accuracy(tables, pre_cfg.data, truth, pre_cfg.data.val_splits, models,
+                                     max_persons=args.probe_persons)
+        timing[f"probe-seed{seed}"] = time.time() - t1
+        probes.append(probe)
+        print(f"seed {seed} depth order (unlabelled): "
+              + "  ".join(f"{k} " + " ".join(f"{n} {v:.3f}" for n, v in probe[k].items())
+                          for k in ("same_person", "cross_person")), flush=True)
+        del models
 
-    # Reference: the mean root-relative training pose predicted for every frame (no image used).
+    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": []} for t in TESTS} for arm in ARMS}
+    curves: dict = {}
+    calibration: dict = {}
+    for seed in args.seeds:
+        overrides = {"train.num_workers": args.workers, "train.progress": not args.quiet,
+                     "train.seed": seed, "head.backbone_depth": pre_cfg.model.depth,
+                     "head.backbone_width": pre_cfg.model.width,
+                     "head.deconv_layers": pre_cfg.model.deconv_layers,
+                     "head.deconv_filters": pre_cfg.model.deconv_filters,
+                     "head.shared_depth": pre_cfg.model.shared_depth}
+        if args.steps is not None:
+            overrides["train.max_steps"] = args.steps
+        cfg = replace(ft_cfg, **overrides)
+        for arm in ARMS:
+            start = "scratch" if arm == "scratch" else inits[(arm, seed)]
+            if start == "scratch":
+                torch.manual_seed(seed)   # the scratch network's initialisation
+            run_dir = out / f"finetune-{arm}-seed{seed}"
+            t1 = time.time()
+            finetune(cfg, run_dir, start, train_records=train, val_records=tests["in_domain"],
+                     synthetic_data=SYNTHETIC_FINETUNE_SOURCE)
+            timing[f"finetune-{arm}-seed{seed}"] = time.time() - t1
+            model, meta = load_finetuned(str(run_dir / "checkpoint.pt"))
+            calibration[f"{arm}-seed{seed}"] = meta.get("depth_calibration")
+            for test, recs in tests.items():
+                pred, gt = predict_records(model, recs, cfg.data, batch_size=32)
+                arms[arm][test]["mpjpe"].append(metrics.mpjpe(pred, gt, 0))
+                arms[arm][test]["pa_mpjpe"].append(metrics.pa_mpjpe(pred, gt))
+            curves[f"{arm}-seed{seed}"] = _val_curve(run_dir)
+            print(f"seed {seed} {arm}: " + "  ".join(
+                f"{t} MPJPE {arms[arm][t]['mpjpe'][-1]:.1f} PA {arms[arm][t]['pa_mpjpe'][-1]:.1f}"
+                for t in TESTS), flush=True)
+            del model
+
+    # Reference: the mean root-relative training pose for every frame (no image used).
     mean_pose = (train.joints_cam - train.joints_cam[:, :1]).mean(axis=0).astype(np.float64)
-    results["mean training pose (no image)"] = {}
-    for test_name, recs in tests.items():
+    mean_ref = {}
+    for test, recs in tests.items():
         gt = (recs.joints_cam - recs.joints_cam[:, :1]).astype(np.float64)
         pred = np.broadcast_to(mean_pose, gt.shape).copy()
-        results["mean training pose (no image)"][test_name] = {
-            "mpjpe": metrics.mpjpe(pred, gt, 0), "pa_mpjpe": metrics.pa_mpjpe(pred, gt),
-            "n": int(len(gt)), "mpjpe_per_pose": metrics.grouped_mean(
-                metrics.mpjpe_errors(pred, gt, 0).mean(1), recs.group.astype(str))}
+        mean_ref[test] = {"mpjpe": metrics.mpjpe(pred, gt, 0), "pa_mpjpe": metrics.pa_mpjpe(pred, gt)}
 
-    lines = ["| start | test set | MPJPE (mm) | PA-MPJPE (mm) | frames |", "|---|---|---|---|---|"]
-    for s, per in results.items():
-        for t, r in per.items():
-            lines.append(f"| {s} | {t} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['n']} |")
-    table = "\n".join(lines)
-    doc = {"results": results, "fine_tuning_seconds": timing, "total_seconds": time.time() - t0,
-           "pretrained_checkpoint": str(init), "finetune_config": str(args.config),
-           "max_steps": cfg.train.max_steps, "batch_size": cfg.train.batch_size,
-           "n_train": len(train), "n_test": {k: len(v) for k, v in tests.items()},
-           "curves": curves}
-    write_json(doc, out / "results.json")
-    (out / "results.md").write_text(table + "\n")
-    plot_ablation(results, curves, out / "ablation.png")
+    names = list(probes[0]["same_person"])
+    depth_order = {kind: {n: float(np.mean([p[kind][n] for p in probes])) for n in names}
+                   for kind in ("same_person", "cross_person")}
+    doc = {
+        "seeds": list(args.seeds),
+        "arms": arms,
+        "depth_order": depth_order,
+        "depth_order_per_seed": probes,
+        "mean_pose": mean_ref,
+        "git": git_commit(),
+        "command": "python -m pipelines.ablation " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "pretrain_config": to_dict(pre_cfg),
+        "finetune_config": to_dict(cfg),
+        "n_finetune_frames": len(train), "n_test_frames": {k: len(v) for k, v in tests.items()},
+        "pretrain_persons": {"train": int(np.isin(tables.split, pre_cfg.data.train_splits).sum()),
+                             "held_out": int(np.isin(tables.split, pre_cfg.data.val_splits).sum())},
+        "depth_calibration": calibration,
+        "curves": curves,
+        "seconds": timing,
+        "total_seconds": time.time() - t0,
+        "cpu_count": os.cpu_count(),
+    }
+    doc["targets"] = targets(doc)
+    atomic.write_json(out / "ablation.json", doc, indent=1)
+    table = results_table(doc)
+    atomic.write_bytes(out / "results.md", (table + "\n").encode())
+    plot_ablation(doc, out / "ablation.png")
     print(table)
-    print(f"{out / 'results.json'}  {out / 'ablation.png'}  ({time.time() - t0:.0f} s in all)")
+    print("targets: " + "  ".join(f"{k} {v}" for k, v in doc["targets"].items()))
+    print(f"{out / 'ablation.json'}  {out / 'ablation.png'}  ({time.time() - t0:.0f} s in all)")
     return 0
 
 

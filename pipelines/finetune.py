@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="N >= 1: relaunch under torchrun with N processes (0: this process)")
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--backbone-weights", default=None, metavar="FILE",
+                        help="with --init scratch: torchvision ResNet checkpoint to start the "
+                             "backbone from (nothing is downloaded)")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -60,6 +63,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         cfg = replace(cfg, **{"train.max_steps": args.max_steps})
     if args.fresh:
         cfg = replace(cfg, **{"train.resume": False})
+    if args.backbone_weights:
+        if str(args.init) != "scratch":
+            raise SystemExit("--backbone-weights starts a scratch network: pass --init scratch "
+                             "(a pre-trained checkpoint brings its own backbone)")
+        cfg = replace(cfg, **{"head.backbone_weights": str(args.backbone_weights)})
     out = Path(args.out or f"out/finetune-{args.dataset}")
     result = finetune(cfg, out, args.init, data_root=args.data_root)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -28,9 +28,9 @@ from mcpc_builder.errors import DataError, cli_entry
 from wsp_model.cli import add_arguments, config_from_args, relaunch_under_torchrun, under_launcher
 from wsp_model.config import PretrainConfig
 from wsp_model.engine import load_checkpoint
-from wsp_model.losses import sample_depth
+from wsp_model.losses import sample_joint_depth
 from wsp_model.mcpc_data import McpcDataset, McpcTables, read_build, read_manifest, source_roots
-from wsp_model.model import build_pose_depth_net, normalise_image
+from wsp_model.model import build_pose_net
 from wsp_model.pretrain import pretrain
 
 DEFAULT_MCPC = "out/mcpc-default"
@@ -108,11 +108,13 @@ def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: Pr
             owners.append((row, rows[r_idx], j_idx))
         n_max = max(len(p) for p in points)
         pts = np.zeros((len(samples), max(n_max, 1), 2), np.float32)
-        for b, p in enumerate(points):
+        jts = np.zeros((len(samples), max(n_max, 1)), np.int64)
+        for b, (p, (_, _, pj)) in enumerate(zip(points, owners)):
             pts[b, :len(p)] = p
-        with torch.no_grad():
-            depth = model(normalise_image(image))["depth"]
-            z = sample_depth(depth, torch.from_numpy(pts), size).numpy()
+            jts[b, :len(p)] = pj
+        with torch.no_grad():   # joint j's depth: map j at the joint (the per-joint head)
+            depth = model(image)["depth"]
+            z = sample_joint_depth(depth, torch.from_numpy(pts), torch.from_numpy(jts), size).numpy()
         for b, (row, prow, pjoint) in enumerate(owners):
             true_z = np.array([truth[int(tables.source_ann_id[r])][j, 2] for r, j in zip(prow, pjoint)])
             mine = np.flatnonzero(prow == row)
@@ -148,7 +150,7 @@ def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
     out = {}
     for name in ("trained", "initial"):
         torch.manual_seed(cfg.train.seed)
-        model = build_pose_depth_net(cfg.model)
+        model = build_pose_net(cfg.model)
         if name == "trained":
             model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
         for split_name, splits in (("val", cfg.data.val_splits), ("train", cfg.data.train_splits)):

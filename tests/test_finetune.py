@@ -9,8 +9,9 @@ import torch
 from mcpc_builder.synth import h36m_format
 from wsp_model import evaluate, h36m, head3d, pose3d_data
 from wsp_model.config import ModelConfig, TrainConfig
-from wsp_model.finetune import FinetuneConfig, HeadConfig, backbone_from_init, finetune
-from wsp_model.model import build_pose_depth_net
+from wsp_model.finetune import (FinetuneConfig, HeadConfig, backbone_from_init, finetune,
+                                fit_depth_scale, network_from_init)
+from wsp_model.model import build_pose_net, pose_net_args
 
 TINY_HEAD = HeadConfig(deconv_layers=2, deconv_filters=16, backbone_depth=18, backbone_width=8)
 TINY_CROP = pose3d_data.CropConfig(crop_size=32)
@@ -66,29 +67,88 @@ def test_crop_puts_a_joint_where_its_target_says(tmp_path):
 def tiny_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("finetune")
     root = h36m_format.write(base / "h36m", seed=1, n_frames=2, subjects=(1, 9))
-    pre = build_pose_depth_net(ModelConfig(depth=18, width=8, deconv_layers=2, deconv_filters=16))
-    torch.save({"model": pre.state_dict(), "meta": {"kind": "pretrain", "config": {
-        "model": {"depth": 18, "width": 8}}}}, base / "pretrained.pt")
+    mcfg = ModelConfig(depth=18, width=8, deconv_layers=2, deconv_filters=16)
+    torch.manual_seed(0)
+    pre = build_pose_net(mcfg)
+    with torch.no_grad():   # a recognisable head: fine-tuning must start from these weights
+        pre.head.final.bias.copy_(torch.linspace(-1, 1, pre.head.final.bias.numel()))
+    torch.save({"model": pre.state_dict(), "meta": {"kind": "pretrain", "model_args": pose_net_args(mcfg),
+                                                    "synthetic_sources": ["coco", "mpii"]}},
+               base / "pretrained.pt")
     train = pose3d_data.from_h36m(h36m.read_mks0601(root, (1,)), root)
     val = pose3d_data.from_h36m(h36m.read_mks0601(root, (9,), every=2), root)
     cfg = FinetuneConfig(data=TINY_CROP, head=TINY_HEAD, train=TrainConfig(
         max_steps=3, batch_size=8, num_workers=0, log_every=1, progress=False, warmup_steps=1))
     result = finetune(cfg, base / "run", str(base / "pretrained.pt"), train_records=train,
-                      val_records=val)
+                      val_records=val, synthetic_data="h36m-synthetic")
     return {"base": base, "root": root, "result": result, "pre": pre, "val": val, "train": train}
 
 
-def test_finetune_starts_from_the_pretrained_backbone_and_writes_a_loadable_checkpoint(tiny_run):
-    ckpt = torch.load(tiny_run["result"].checkpoint, map_location="cpu", weights_only=False)
+def test_finetune_starts_from_the_whole_pretrained_network_and_writes_a_loadable_checkpoint(tiny_run):
+    ckpt = torch.load(tiny_run["result"].checkpoint, map_location="cpu", weights_only=True)
     assert ckpt["meta"]["kind"] == "finetune" and ckpt["step"] == 3
     assert ckpt["meta"]["backbone"]["width"] == 8
     model, meta = head3d.load_finetuned(str(tiny_run["result"].checkpoint))
     assert meta["layout"] == "h36m17" and meta["mean_crop_mm"] > 500
     assert set(tiny_run["result"].val_metrics) == {"mpjpe", "pa_mpjpe"}
-    backbone, info = backbone_from_init(str(tiny_run["base"] / "pretrained.pt"), TINY_HEAD)
-    for k, v in tiny_run["pre"].backbone.state_dict().items():
-        assert torch.equal(backbone.state_dict()[k], v), k
+    # the pre-training's synthetic sources, then this run's synthetic data
+    assert meta["synthetic_sources"] == ["coco", "mpii", "h36m-synthetic"]
+    net, info = network_from_init(str(tiny_run["base"] / "pretrained.pt"), TINY_HEAD)
+    for k, v in tiny_run["pre"].state_dict().items():     # backbone AND head
+        assert torch.equal(net.state_dict()[k], v), k
+    # 3 small steps move the head's bias only a little away from the pre-trained one
+    moved = (model.net.head.final.bias - tiny_run["pre"].head.final.bias).abs().max().item()
+    assert moved < 0.1
     assert (tiny_run["base"] / "run" / "train_log.csv").exists()
+
+
+def test_scratch_init_can_start_from_a_torchvision_backbone_file(tmp_path):
+    from wsp_model.model import ResNetBackbone
+
+    state = {k: torch.full_like(v, 0.25) if v.is_floating_point() else v
+             for k, v in ResNetBackbone(18, 8).state_dict().items()}
+    torch.save(state, tmp_path / "tv.pth")
+    head = HeadConfig(deconv_layers=2, deconv_filters=16, backbone_depth=18, backbone_width=8,
+                      backbone_weights=str(tmp_path / "tv.pth"))
+    net, info = network_from_init("scratch", head)
+    assert (net.backbone.conv1.weight == 0.25).all() and info["backbone_weights"]
+
+
+def test_depth_scale_fit_recovers_a_known_scale(tiny_run):
+    from wsp_model.finetune import Finetune3DTask
+    from wsp_model.model import IntegralPose3D
+
+    class Truth(torch.nn.Module):
+        """Outputs the crops' true root-relative depth / 250 as raw depth."""
+
+        def __init__(self, crops):
+            super().__init__()
+            self.crops = crops
+            self.log_depth_scale = torch.nn.Parameter(torch.tensor(0.0))
+
+        def forward(self, image):
+            idx = [self.crops.index(image[b]) for b in range(len(image))]
+            z = torch.stack([torch.as_tensor(self.crops.z[i]) for i in idx]) / 250.0
+            return {"z_rel": z}
+
+    ds = pose3d_data.Pose3DCrops(tiny_run["train"], TINY_CROP, augment=False)
+    items = [ds[i] for i in range(len(ds))]
+
+    class Crops:
+        images = [torch.from_numpy(it["image"]) for it in items]
+        z = [it["joints_rel"][:, 2] for it in items]
+
+        def index(self, img):
+            return next(i for i, x in enumerate(self.images) if torch.equal(x, img))
+
+    scale, r2 = fit_depth_scale(Truth(Crops()), ds, len(ds), root=0)
+    assert scale == pytest.approx(250.0, rel=1e-4) and r2 == pytest.approx(1.0, abs=1e-6)
+    # a fine-tuning task keeps the fallback scale when the fit explains nothing (scratch)
+    task = Finetune3DTask(FinetuneConfig(data=TINY_CROP, head=TINY_HEAD), tiny_run["train"], None,
+                          "scratch")
+    assert isinstance(task.build_model(), IntegralPose3D)
+    cal = task.depth_calibration
+    assert cal["fitted"] == (cal["fit_r2"] >= TINY_HEAD.min_calibration_r2 and cal["scale_mm"] > 0)
 
 
 def test_missing_pretrained_checkpoint_says_what_to_do(tmp_path):

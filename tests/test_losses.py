@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from wsp_model.losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
+from wsp_model.losses import (heatmap_kl, heatmap_mse, pair_order_correct, ranking_loss,
+                               sample_depth, sample_joint_depth)
 
 
 def test_ranking_loss_matches_hand_values_for_each_label():
@@ -110,3 +111,41 @@ def test_pair_order_correct_follows_label_convention():
     z_b = torch.tensor([2.0, 0.0, 0.0])
     label = torch.tensor([1.0, 1.0, -1.0])
     assert pair_order_correct(z_a, z_b, label).tolist() == [True, False, True]
+
+
+def test_heatmap_kl_is_zero_at_the_target_and_ignores_unlabelled_joints():
+    target = torch.zeros(1, 2, 4, 4)
+    target[0, 0, 1, 2] = 1.0
+    target[0, 1, 3, 3] = 1.0
+    sharp = torch.where(target > 0, 30.0, -30.0)
+    assert heatmap_kl(sharp, target, torch.ones(1, 2)).item() == pytest.approx(0.0, abs=1e-6)
+    # uniform logits: KL of a one-hot target = log(16) per labelled joint
+    flat = torch.zeros(1, 2, 4, 4)
+    assert heatmap_kl(flat, target, torch.ones(1, 2)).item() == pytest.approx(math.log(16), rel=1e-5)
+    # an unlabelled joint with a wrong prediction does not count
+    wrong = sharp.clone()
+    wrong[0, 1] = flat[0, 1]
+    assert heatmap_kl(wrong, target, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_joint_depth_reads_each_points_own_joint_map():
+    # joint 0's map is 1 everywhere, joint 1's map grows with x: the same pixel gives two depths
+    depth = torch.zeros(1, 2, 8, 8)
+    depth[0, 0] = 1.0
+    depth[0, 1] = torch.arange(8.0).view(1, 8)
+    points = torch.tensor([[[3.0, 3.0], [3.0, 3.0], [6.0, 1.0], [0.0, 0.0]]])
+    joint = torch.tensor([[0, 1, 1, -1]])
+    z = sample_joint_depth(depth, points, joint, (8, 8))
+    assert z[0, :3].tolist() == pytest.approx([1.0, 3.0, 6.0])
+    assert z.shape == (1, 4)    # padding (-1) reads map 0 and is masked by the loss
+
+
+def test_ranking_on_joint_depths_moves_only_the_pairs_maps():
+    depth = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    points = torch.tensor([[[1.0, 1.0], [2.0, 2.0]]])
+    z_a = sample_joint_depth(depth, points[:, :1], torch.tensor([[0]]), (4, 4))
+    z_b = sample_joint_depth(depth, points[:, 1:], torch.tensor([[2]]), (4, 4))
+    ranking_loss(z_a, z_b, torch.tensor([[1.0]]), torch.ones(1, 1), torch.ones(1, 1, dtype=torch.bool)).backward()
+    g = depth.grad[0]
+    assert g[0, 1, 1] > 0 and g[2, 2, 2] < 0     # a (closer) pushed nearer, b farther
+    assert g[1].abs().sum() == 0                 # joint 1's map untouched

@@ -8,15 +8,16 @@ import pytest
 import torch
 
 from wsp_model import head3d, predict
-from wsp_model.model import ResNetBackbone
+from wsp_model.model import PoseNet25D, ResNetBackbone
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     base = tmp_path_factory.mktemp("predict")
     torch.manual_seed(0)
-    model = head3d.IntegralPose3D(ResNetBackbone(18, 8), 17, 2, 16, 1000.0)
+    model = head3d.IntegralPose3D(PoseNet25D(ResNetBackbone(18, 8), 21, 2, 16), "h36m17")
     meta = {"kind": "finetune", "layout": "h36m17", "num_joints": 17, "dataset": "h36m",
+            "model_args": model.model_args(),
             "backbone": {"depth": 18, "width": 8, "init": "scratch"},
             "head": {"deconv_layers": 2, "deconv_filters": 16, "depth_range_mm": 1000.0},
             "crop": {"crop_size": 32, "padding": 1.15, "scale_jitter": 0.0, "shift_jitter": 0.0,

@@ -28,10 +28,10 @@ def build(tmp_path_factory):
     return write_tiny_build(tmp_path_factory.mktemp("mcpc"), ground_truth=True)
 
 
-@pytest.mark.parametrize("name", ["pretrain_small.yaml", "pretrain_r50.yaml"])
+@pytest.mark.parametrize("name", ["pretrain_small.yaml", "pretrain_r50.yaml", "pretrain_ablation.yaml"])
 def test_shipped_configs_load_into_frozen_dataclasses(name):
     cfg = load_config(PretrainConfig, REPO / "pipelines" / "configs" / name)
-    assert cfg.model.depth in (18, 50) and cfg.data.crop_size in (128, 256)
+    assert cfg.model.depth in (18, 50) and cfg.data.crop_size in (64, 128, 256)
     with pytest.raises(Exception):
         cfg.train.lr = 1.0  # frozen
 
@@ -111,3 +111,59 @@ def test_gpus_2_relaunches_under_torchrun_with_two_ranks(build, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert ck["world_size"] == 2 and ck["data"]["samples_consumed"] == 4 * 2 * 2
+
+
+def test_checkpoint_carries_model_args_and_synthetic_sources_and_loads_weights_only(build, tmp_path):
+    from wsp_model.model import PoseNet25D, load_model
+
+    run = tmp_path / "run"
+    assert main(["--mcpc", str(build), "--out", str(run), "--skip-unlabelled-eval", *TINY_SETS]) == 0
+    model, meta = load_model(run / "checkpoint.pt")     # torch.load(weights_only=True) inside
+    assert isinstance(model, PoseNet25D) and model.backbone.width == 4
+    assert meta["model_args"]["num_joints"] == 21
+    # the fixture's source root holds the synthetic world's ground_truth folder
+    assert meta["synthetic_sources"] == ["coco"]
+
+
+def test_2d_only_pretraining_sends_no_gradient_to_the_depth_maps(build):
+    from wsp_model.config import replace
+    from wsp_model.pretrain import PretrainTask
+
+    cfg = replace(PretrainConfig(), **{"data.crop_size": 32, "model.width": 4,
+                                       "model.deconv_filters": 8})
+    for weight, expect_depth_grad in ((0.0, False), (1.0, True)):
+        task = PretrainTask(build, replace(cfg, **{"loss.ranking_weight": weight}))
+        torch.manual_seed(0)
+        model = task.build_model()
+        ds = task.train_dataset()
+        batch = torch.utils.data.default_collate([ds[(i, i)] for i in range(len(ds))])
+        assert batch["pair_mask"].any()
+        loss, _ = task.loss(model, batch)
+        loss.backward()
+        k = model.num_joints
+        depth_grad = model.head.final.weight.grad[k:].abs().sum().item()
+        assert (depth_grad > 0) == expect_depth_grad
+        assert model.head.final.weight.grad[:k].abs().sum().item() > 0
+
+
+def test_depth_order_probe_scores_models_and_image_rules_on_unlabelled_pairs(build):
+    from wsp_model.depth_probe import depth_order_accuracy
+
+    tables = read_build(build)
+    truth = ground_truth_depths(build.parent / "source")
+    wide = PretrainConfig(data=DataConfig(crop_size=64, context=3.0))
+    res = depth_order_accuracy(tables, wide.data, truth, ("val",),
+                               {"x_far": _DepthIsX(), "x_near": _DepthIsX(-1.0)})
+    assert res["pairs"]["same_person"] > 0 and res["pairs"]["cross_person"] > 0
+    for kind in ("same_person", "cross_person"):
+        # opposite predictors score 1 - each other (no ties on these pairs)
+        assert res[kind]["x_far"] + res[kind]["x_near"] == pytest.approx(1.0)
+        assert set(res[kind]) == {"x_far", "x_near", "higher_is_closer", "lower_feet_closer"}
+    # "lower feet are closer" cannot order two joints of one person: all ties
+    assert res["same_person"]["lower_feet_closer"] == 0.5
+    # the probe counts exactly the unlabelled pairs the pipeline's evidence counts
+    old = unlabelled_pair_accuracy(_DepthIsX(), tables, wide, truth, ("val",))
+    assert res["pairs"]["same_person"] == old["within_pairs"]
+    assert res["pairs"]["cross_person"] == old["cross_pairs"]
+    # ties (two joints in one map column) count 1/2 here, 0 there
+    assert old["within_acc"] <= res["same_person"]["x_far"] <= old["within_acc"] + 0.05

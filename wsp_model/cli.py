@@ -38,13 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser, mcpc_required: bool = True) -
                         help="override a config field, e.g. --set train.max_steps=50")
     parser.add_argument("--fresh", action="store_true",
                         help="start from scratch even if RUN_DIR/checkpoint.pt exists")
+    parser.add_argument("--backbone-weights", default=None, metavar="FILE",
+                        help="torchvision ResNet checkpoint to start the backbone from (e.g. "
+                             "ImageNet weights you have; nothing is downloaded)")
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     check_number("--gpus", args.gpus, low=0)  # before the config or any data is read
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(PretrainConfig, path)
-    cfg = config_io.apply_overrides(cfg, args.set)  # each value typed for its field
+    overrides = list(args.set)
+    if getattr(args, "backbone_weights", None):
+        overrides.append(f"model.backbone_weights={args.backbone_weights}")
+    cfg = config_io.apply_overrides(cfg, overrides)  # each value typed for its field
     return replace(cfg, **{"train.resume": False}) if args.fresh else cfg
 
 

@@ -120,7 +120,11 @@ class ModelConfig:
         width: channels of the stem and first stage (64 in the standard ResNet; smaller for tests).
         deconv_layers: stride-2 transposed convolutions of the head (3 gives output stride 4).
         deconv_filters: channels of each deconvolution.
-        num_joints: heatmap channels K (21 = MCPC-21).
+        num_joints: joints K (21 = MCPC-21); the head has K heatmaps and K depth maps.
+        backbone_weights: a torchvision ResNet checkpoint file to start the backbone from
+            (e.g. ImageNet weights the user has; "" = He initialisation). Never downloaded.
+        shared_depth: joint j's depth = a scene depth map shared by all joints + joint j's
+            residual map (``model.PoseNet25D``); False: K independent depth maps.
     """
 
     depth: int = 18
@@ -128,6 +132,8 @@ class ModelConfig:
     deconv_layers: int = 3
     deconv_filters: int = 256
     num_joints: int = 21
+    backbone_weights: str = ""
+    shared_depth: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,13 +141,15 @@ class LossConfig:
     """Weights of the pre-training losses (``wsp_model.losses``).
 
     Arguments:
-        heatmap_weight: multiplies the heatmap MSE (targets peak at 1, so the raw MSE is small).
-        ranking_weight: multiplies the pairwise ranking loss.
+        heatmap_weight: multiplies the heatmap loss (softmax cross-entropy to the normalised
+            Gaussian target, minus the target's entropy: 0 at a perfect fit).
+        ranking_weight: multiplies the pairwise ranking loss on per-joint depths (0: 2D-only
+            pre-training, the ablation's control arm).
         within_person_weight: share of a within-person pair in the ranking loss relative to a
             cross-person pair (1: every valid pair counts alike).
     """
 
-    heatmap_weight: float = 100.0
+    heatmap_weight: float = 1.0
     ranking_weight: float = 1.0
     within_person_weight: float = 1.0
 

@@ -1,7 +1,16 @@
-"""Pre-training losses: heatmap MSE on labelled joints and the pairwise depth-ranking loss.
+"""Pre-training losses: heatmap cross-entropy on labelled joints and the pairwise depth-ranking loss.
+
+Heatmaps are softmax distributions (the fine-tuned 3D head reads them by soft-argmax), so the 2D
+loss is the cross-entropy between each labelled joint's softmax and its normalised Gaussian target,
+minus the target's entropy (a KL divergence: 0 at a perfect fit). ``heatmap_mse`` stays for
+comparison.
+
+Per-joint depth (``sample_joint_depth``): the network has one depth map per joint; a pair point
+(x, y, joint j) reads map j at (x, y). A hidden joint has a depth of its own, and joint j of a
+neighbour in the crop is read from the same map j at the neighbour's joint.
 
 Ranking loss (Chen et al. 2016, "Single-Image Depth Perception in the Wild"), per pair k with
-predicted depths z_a, z_b sampled from the depth map at the two points:
+predicted depths z_a, z_b read at the two points:
 
     psi_k = log(1 + exp(r_k * (z_a - z_b)))   if r_k = +1 / -1
     psi_k = (z_a - z_b) ** 2                  if r_k = 0 (about equal depth)
@@ -37,16 +46,55 @@ def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) 
     return (per_joint * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-def sample_depth(depth: torch.Tensor, points: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear samples of a depth map at input-image points.
+def heatmap_kl(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean KL(target || softmax(logits)) over labelled joints.
 
     Arguments:
-        depth: (B, 1, h, w) float depth map covering the whole input image (any stride).
+        logits: (B, K, h, w) float heatmap logits.
+        target: (B, K, h, w) float non-negative target maps (e.g. Gaussians); normalised here.
+        weight: (B, K) float, 1 for a labelled joint inside the crop, 0 otherwise.
+
+    Returns:
+        scalar ``sum_{b,k} weight * KL_bk / max(sum weight, 1)`` (nats).
+    """
+    logp = torch.log_softmax(logits.float().flatten(2), dim=-1)
+    t = target.float().flatten(2)
+    t = t / t.sum(-1, keepdim=True).clamp(min=1e-12)
+    kl = (t * (torch.log(t.clamp(min=1e-12)) - logp)).sum(-1)
+    weight = weight.float()
+    return (kl * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def sample_joint_depth(depth: torch.Tensor, points: torch.Tensor, joint: torch.Tensor,
+                       input_size: tuple[int, int]) -> torch.Tensor:
+    """Per-joint depths: point p of joint ``joint[b, p]`` reads depth map ``joint[b, p]`` at p.
+
+    Arguments:
+        depth: (B, K, h, w) float per-joint depth maps covering the whole input image.
         points: (B, P, 2) float (x, y) in input pixels, 0-based pixel centres.
+        joint: (B, P) int64 joint index in [0, K) (negative = padding, read from map 0).
         input_size: (H, W) of the network input, pixels.
 
     Returns:
-        (B, P) float32 depths (border values for points outside the image).
+        (B, P) float32 depths.
+    """
+    every = sample_depth(depth, points, input_size, all_channels=True)          # (B, K, P)
+    index = joint.long().clamp(min=0, max=depth.shape[1] - 1)
+    return every.gather(1, index[:, None, :])[:, 0]
+
+
+def sample_depth(depth: torch.Tensor, points: torch.Tensor, input_size: tuple[int, int],
+                 all_channels: bool = False) -> torch.Tensor:
+    """Bilinear samples of a depth map at input-image points.
+
+    Arguments:
+        depth: (B, C, h, w) float depth maps covering the whole input image (any stride).
+        points: (B, P, 2) float (x, y) in input pixels, 0-based pixel centres.
+        input_size: (H, W) of the network input, pixels.
+        all_channels: return every channel (B, C, P); else channel 0 (B, P).
+
+    Returns:
+        (B, P) (or (B, C, P)) float32 depths (border values for points outside the image).
     """
     height, width = input_size
     # align_corners=False: normalised -1 / +1 are the outer edges of the image, which in
@@ -55,7 +103,7 @@ def sample_depth(depth: torch.Tensor, points: torch.Tensor, input_size: tuple[in
     grid = (points.float() + 0.5) * scale - 1.0
     out = F.grid_sample(depth.float(), grid.unsqueeze(1), mode="bilinear",
                         padding_mode="border", align_corners=False)
-    return out[:, 0, 0, :]
+    return out[:, :, 0, :] if all_channels else out[:, 0, 0, :]
 
 
 def ranking_loss(z_a: torch.Tensor, z_b: torch.Tensor, label: torch.Tensor,

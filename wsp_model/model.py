@@ -1,20 +1,33 @@
-"""Plain-torch ResNet backbone and the pre-training head (2D heatmaps + dense relative depth).
+"""Plain-torch ResNet backbone and the 2.5D pose head shared by pre-training and fine-tuning.
 
-``ResNetBackbone(depth, width)`` is a ResNet-18/34/50 (He et al. 2016) without the classifier:
-``forward(x) -> (B, out_channels, H/32, W/32)``; ``features(x)`` returns all four stages
-(strides 4, 8, 16, 32) for heads that want them. Weights start from He initialisation; nothing is
-downloaded. ``PoseDepthNet`` puts a SimpleBaseline deconvolution head (Xiao et al. 2018) on it
-and predicts K keypoint heatmaps and one relative-depth map at stride 4.
+``ResNetBackbone(depth, width)`` is a ResNet-18/34/50 (He et al. 2016) without the classifier;
+its modules carry torchvision's names (``conv1``, ``bn1``, ``layer1.0.conv1``, ...,
+``layer2.0.downsample.0``), so a torchvision ResNet ``state_dict`` loads into it
+(``load_torchvision_weights``; the user's own file, nothing is downloaded).
 
-Fine-tuning reuses the backbone: build a ``ResNetBackbone`` with the same ``depth``/``width``,
-load ``backbone_state_dict(checkpoint)`` into it, and add another head on
-``backbone.out_channels`` channels.
+``PoseNet25D`` puts a SimpleBaseline deconvolution head (Xiao et al. 2018) on it and predicts, per
+joint j of the canonical MCPC-21 layout, a heatmap (softmax logits) and a *depth map*: joint j's
+relative depth of ANY person in the crop is map j read at that person's joint-j location. A hidden
+joint thus has a depth of its own, not its occluder's, and cross-person pairs compare two maps
+(or one map) at two people's joints. Pre-training supervises the heatmaps (softmax cross-entropy
+to a Gaussian) and the per-joint depths (pairwise ranking); fine-tuning (``IntegralPose3D``)
+keeps this whole network and adds only a metric depth scale: 3D = the same head's soft-argmax 2D
++ its per-joint depth read under the heatmap, in mm (Sun et al. 2018, "Integral regression").
+
+Checkpoints carry their model arguments (``meta["model_args"]``, as nanoGPT's do) and
+``load_model(path)`` rebuilds either model from one with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from mcpc_builder.errors import DataError
 
 from .config import ModelConfig
 
@@ -87,11 +100,12 @@ def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module | None:
 
 
 class ResNetBackbone(nn.Module):
-    """ResNet-18/34/50 feature extractor.
+    """ResNet-18/34/50 feature extractor with torchvision's module names (no ``fc``).
 
     Arguments:
         depth: 18, 34 or 50.
-        width: channels of the stem and first stage (64 = standard); stages use width * 1/2/4/8.
+        width: channels of the stem and first stage (64 = standard, the only width a torchvision
+            checkpoint fits); stages use width * 1/2/4/8.
     """
 
     def __init__(self, depth: int = 50, width: int = 64):
@@ -101,9 +115,10 @@ class ResNetBackbone(nn.Module):
         kind, blocks = RESNET_STAGES[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
         self.depth, self.width = depth, width
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1))
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
         stages, in_ch = [], width
         for i, n in enumerate(blocks):
             ch = width * 2 ** i
@@ -125,7 +140,7 @@ class ResNetBackbone(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, 3, H, W) normalised image -> the four stage outputs at strides 4, 8, 16, 32."""
-        x = self.stem(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)
@@ -135,6 +150,47 @@ class ResNetBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) -> (B, out_channels, H/32, W/32)."""
         return self.features(x)[-1]
+
+
+def load_torchvision_weights(backbone: ResNetBackbone, path: str | os.PathLike) -> ResNetBackbone:
+    """Load a torchvision ResNet checkpoint the user has (e.g. ``resnet50-0676ba61.pth``).
+
+    Accepts a bare ``state_dict`` or a dict holding one under ``state_dict`` / ``model``; a
+    ``module.`` prefix (DDP) is removed and the classifier (``fc.*``) ignored. Every backbone
+    weight must be present with the right shape, else ``DataError`` naming the file and key.
+    Loaded with ``weights_only=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: backbone weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling problem is the file's
+        raise DataError(path, f"not a torch state_dict readable with weights_only=True "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict):
+        raise DataError(path, f"expected a state_dict (dict of tensors), got {type(state).__name__}")
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = backbone.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise DataError(path, f"not a torchvision ResNet-{backbone.depth} (width "
+                         f"{backbone.width}) state_dict: {len(missing)} keys missing (first "
+                         f"{missing[:3]}), {len(unexpected)} unexpected (first {unexpected[:3]})")
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor) or v.shape != own[k].shape:
+            shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise DataError(path, f"key {k} has shape {shape}, the backbone needs "
+                             f"{tuple(own[k].shape)}")
+    backbone.load_state_dict(state)
+    return backbone
 
 
 class DeconvHead(nn.Module):
@@ -157,38 +213,186 @@ class DeconvHead(nn.Module):
         return self.final(self.deconv(x))
 
 
-class PoseDepthNet(nn.Module):
-    """Backbone + deconvolution head: K keypoint heatmaps and one relative-depth map.
+class PoseNet25D(nn.Module):
+    """Backbone + deconvolution head: per joint a heatmap and a depth map (see module docstring).
 
-    ``forward(image (B,3,H,W)) -> {"heatmaps": (B,K,h,w), "depth": (B,1,h,w)}`` with
-    ``h = H / 2**(5 - deconv_layers)``. ``depth`` is relative depth along the camera axis
-    (larger = farther), defined up to an offset and scale; only its order is supervised.
+    ``forward(image (B, 3, H, W) uint8 RGB) -> {"heatmaps": (B, K, h, w) logits,
+    "depth": (B, K, h, w)}`` with ``h = H / 2**(5 - deconv_layers)``. ``depth[:, j]`` is joint j's
+    relative depth along the camera axis (larger = farther), defined up to an offset and scale.
+    With ``shared_depth`` the head also predicts one scene depth map D and ``depth[:, j] = D +
+    R_j`` (R_j joint j's residual map): every pair teaches D where people are, the residuals
+    what is particular to each joint (a hidden joint's own depth, behind its occluder).
     """
 
     def __init__(self, backbone: ResNetBackbone, num_joints: int = 21, deconv_layers: int = 3,
-                 deconv_filters: int = 256):
+                 deconv_filters: int = 256, shared_depth: bool = False):
         super().__init__()
         self.backbone = backbone
         self.num_joints = num_joints
-        self.head = DeconvHead(backbone.out_channels, num_joints + 1, deconv_layers, deconv_filters)
+        self.deconv_layers, self.deconv_filters = deconv_layers, deconv_filters
+        self.shared_depth = bool(shared_depth)
+        self.head = DeconvHead(backbone.out_channels, 2 * num_joints + int(self.shared_depth),
+                               deconv_layers, deconv_filters)
         self.stride = 2 ** (5 - deconv_layers)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = self.head(self.backbone(image))
-        return {"heatmaps": maps[:, :self.num_joints], "depth": maps[:, self.num_joints:]}
+        maps = self.head(self.backbone(normalise_image(image)))
+        k = self.num_joints
+        depth = maps[:, k:2 * k]
+        if self.shared_depth:
+            depth = depth + maps[:, 2 * k:]
+        return {"heatmaps": maps[:, :k], "depth": depth}
+
+    def model_args(self) -> dict:
+        """Plain-python arguments that rebuild this network (stored in checkpoints)."""
+        return {"kind": "pose25d", "depth": self.backbone.depth, "width": self.backbone.width,
+                "num_joints": self.num_joints, "deconv_layers": self.deconv_layers,
+                "deconv_filters": self.deconv_filters, "shared_depth": self.shared_depth}
 
 
-def build_pose_depth_net(cfg: ModelConfig) -> PoseDepthNet:
-    return PoseDepthNet(ResNetBackbone(cfg.depth, cfg.width), cfg.num_joints, cfg.deconv_layers,
-                        cfg.deconv_filters)
+def soft_argmax(logits: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integral regression: expected position and depth under each joint's softmax heatmap.
+
+    Arguments:
+        logits: (B, J, h, w) heatmap logits.
+        depth: (B, J, h, w) per-joint depth maps (any unit).
+
+    Returns:
+        uv (B, J, 2) float32 expected position in [0, 1] (pixel centres at (i + 0.5) / w);
+        z (B, J) float32 expected depth; prob (B, J, h, w) the softmax weights.
+    """
+    b, j, h, w = logits.shape
+    prob = torch.softmax(logits.float().flatten(2), dim=-1).view(b, j, h, w)
+    xs = (torch.arange(w, device=logits.device, dtype=torch.float32) + 0.5) / w
+    ys = (torch.arange(h, device=logits.device, dtype=torch.float32) + 0.5) / h
+    u = (prob.sum(dim=2) * xs).sum(-1)
+    v = (prob.sum(dim=3) * ys).sum(-1)
+    z = (prob * depth.float()).flatten(2).sum(-1)
+    return torch.stack([u, v], dim=-1), z, prob
 
 
-def backbone_state_dict(checkpoint: dict | str) -> dict[str, torch.Tensor]:
-    """The ``backbone.*`` weights of a pre-training checkpoint (dict or path), prefix removed."""
-    if not isinstance(checkpoint, dict):
-        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state = checkpoint.get("model", checkpoint)
-    return {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+def layout_matrix(src: str, dst: str) -> torch.Tensor:
+    """(J_dst, J_src) float32 linear map between joint layouts: a joint both layouts have is
+    copied, a ``joints.SYNTHESIS_RULES`` midpoint (e.g. H36M's spine = mid(pelvis, thorax)) is
+    averaged; a destination joint neither gives is a ``ValueError``."""
+    from mcpc_builder import joints
+
+    s, d = joints.LAYOUTS[src], joints.LAYOUTS[dst]
+    vocab = {p: torch.zeros(s.num_joints) for p in joints.BODY_POINTS}
+    known = set()
+    for i, p in enumerate(s.body_points):
+        vocab[p][i] = 1.0
+        known.add(p)
+    for target, (a, b) in joints.SYNTHESIS_RULES:
+        if target not in known and a in known and b in known:
+            vocab[target] = 0.5 * (vocab[a] + vocab[b])
+            known.add(target)
+    missing = [p for p in d.body_points if p not in known]
+    if missing:
+        raise ValueError(f"layout {src} cannot give {dst} joints {missing}")
+    return torch.stack([vocab[p] for p in d.body_points]).float()
+
+
+class IntegralPose3D(nn.Module):
+    """The pre-training network + a metric depth scale: root-relative 3D in the target layout.
+
+    Arguments:
+        net: a ``PoseNet25D`` (pre-trained or fresh) over ``src_layout``'s K joints.
+        layout: target joint layout name (e.g. ``h36m17``); its joints are a fixed linear map of
+            the K canonical joints (``layout_matrix``), so no head weight is new.
+        depth_scale_mm: initial metric scale: a raw depth difference of 1 is this many mm
+            (learned, as its logarithm).
+
+    ``forward(image (B, 3, H, W) uint8 RGB) -> {"uv": (B, J, 2) crop-normalised, "z_rel": (B, J)
+    mm, "heatmaps": (B, K, h, w) softmax weights}``.
+    """
+
+    def __init__(self, net: PoseNet25D, layout: str = "h36m17", depth_scale_mm: float = 1000.0,
+                 src_layout: str = "mcpc21"):
+        super().__init__()
+        self.net = net
+        self.layout, self.src_layout = layout, src_layout
+        matrix = layout_matrix(src_layout, layout)
+        if matrix.shape[1] != net.num_joints:
+            raise ValueError(f"the network predicts {net.num_joints} joints, layout {src_layout} "
+                             f"has {matrix.shape[1]}")
+        self.register_buffer("joint_map", matrix)
+        self.num_joints = matrix.shape[0]
+        self.log_depth_scale = nn.Parameter(torch.tensor(math.log(float(depth_scale_mm))))
+
+    @property
+    def backbone(self) -> ResNetBackbone:
+        return self.net.backbone
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.net(image)
+        uv, z, prob = soft_argmax(out["heatmaps"], out["depth"])
+        m = self.joint_map
+        return {"uv": torch.einsum("jk,bkc->bjc", m, uv),
+                "z_rel": torch.einsum("jk,bk->bj", m, z) * self.log_depth_scale.exp(),
+                "heatmaps": prob}
+
+    def model_args(self) -> dict:
+        args = self.net.model_args()
+        args.update(kind="pose3d", layout=self.layout, src_layout=self.src_layout)
+        return args
+
+
+def build_model(args: dict) -> nn.Module:
+    """A fresh ``PoseNet25D`` (``kind`` "pose25d") or ``IntegralPose3D`` ("pose3d") from the
+    plain arguments ``model_args()`` returns."""
+    net = PoseNet25D(ResNetBackbone(int(args["depth"]), int(args["width"])), int(args["num_joints"]),
+                     int(args["deconv_layers"]), int(args["deconv_filters"]),
+                     bool(args.get("shared_depth", False)))
+    kind = args.get("kind", "pose25d")
+    if kind == "pose25d":
+        return net
+    if kind == "pose3d":
+        return IntegralPose3D(net, args["layout"], src_layout=args.get("src_layout", "mcpc21"))
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+def build_pose_net(cfg: ModelConfig) -> PoseNet25D:
+    """The pre-training network of a config (``cfg.backbone_weights``: a torchvision ResNet file)."""
+    backbone = ResNetBackbone(cfg.depth, cfg.width)
+    if cfg.backbone_weights:
+        load_torchvision_weights(backbone, cfg.backbone_weights)
+    return PoseNet25D(backbone, cfg.num_joints, cfg.deconv_layers, cfg.deconv_filters,
+                      cfg.shared_depth)
+
+
+def pose_net_args(cfg: ModelConfig) -> dict:
+    """``PoseNet25D.model_args()`` of the network ``build_pose_net(cfg)`` builds."""
+    return {"kind": "pose25d", "depth": cfg.depth, "width": cfg.width, "num_joints": cfg.num_joints,
+            "deconv_layers": cfg.deconv_layers, "deconv_filters": cfg.deconv_filters,
+            "shared_depth": cfg.shared_depth}
+
+
+def read_checkpoint(checkpoint: dict | str | os.PathLike) -> dict:
+    """A checkpoint dict (``torch.load(weights_only=True)`` of a path; a dict is returned as is)."""
+    if isinstance(checkpoint, dict):
+        return checkpoint
+    from .checkpoint import load_checkpoint  # one error naming the file for any unreadable file
+
+    return load_checkpoint(checkpoint)
+
+
+def load_model(checkpoint: dict | str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint holds from its ``meta["model_args"]`` and load its weights.
+
+    Returns (model in eval mode on CPU, the checkpoint's meta). ``ValueError`` when the
+    checkpoint has no model arguments (written by an older version).
+    """
+    ckpt = read_checkpoint(checkpoint)
+    meta = ckpt.get("meta", {}) or {}
+    args = meta.get("model_args")
+    if not args:
+        where = checkpoint if not isinstance(checkpoint, dict) else "checkpoint"
+        raise ValueError(f"{where}: no meta['model_args']: written by an older version of "
+                         "wsp_model; pre-train / fine-tune it again")
+    model = build_model(args)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), meta
 
 
 def _init_weights(module: nn.Module) -> None:

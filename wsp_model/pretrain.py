@@ -1,7 +1,11 @@
 """Pre-training on MCPC: the task the engine trains, its metrics, and ``pretrain(...)``.
 
-``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseDepthNet`` (``model``) and the
-losses (``losses``) into ``engine.train``. Validation on held-out persons (``data.val_splits``)
+``PretrainTask`` plugs the MCPC samples (``mcpc_data``), the ``PoseNet25D`` (``model``: per joint a
+heatmap and a depth map) and the losses (``losses``) into ``engine.train``: heatmap KL on labelled
+joints, ranking loss on the per-joint depths of each labelled pair (``loss.ranking_weight = 0``
+gives 2D-only pre-training, the ablation's control). The checkpoint's meta carries
+``model_args`` (``model.load_model`` rebuilds the network from it) and ``synthetic_sources`` (the
+build's sources that came from the embedded synthetic default). Validation on held-out persons (``data.val_splits``)
 reports pairwise ordinal accuracy on their MCPC pairs (ordered pairs only; equal pairs have no
 order), overall and split into cross-person and within-person pairs, and 2D PCK@0.1 (a joint is correct within 0.1 x the person's bbox side).
 """
@@ -15,11 +19,11 @@ import torch
 
 from . import engine
 from .config import PretrainConfig, to_dict
-from .losses import heatmap_mse, pair_order_correct, ranking_loss, sample_depth
+from .losses import heatmap_kl, pair_order_correct, ranking_loss, sample_joint_depth
 from mcpc_builder import contract
 
 from .mcpc_data import McpcDataset, McpcTables, read_build
-from .model import build_pose_depth_net, normalise_image
+from .model import build_pose_net, pose_net_args
 
 PCK_THRESHOLD = 0.1
 
@@ -59,7 +63,7 @@ class PretrainTask:
         return self._tables
 
     def build_model(self) -> torch.nn.Module:
-        return build_pose_depth_net(self.cfg.model)
+        return build_pose_net(self.cfg.model)
 
     def train_dataset(self) -> McpcDataset:
         return McpcDataset(self.tables, self.cfg.data, self.cfg.data.train_splits, augment=True,
@@ -71,15 +75,15 @@ class PretrainTask:
         return ds if len(ds) else None
 
     def forward(self, model, batch) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        out = model(normalise_image(batch["image"]))
+        out = model(batch["image"])
         size = (self.cfg.data.crop_size, self.cfg.data.crop_size)
-        z_a = sample_depth(out["depth"], batch["point_a"], size)
-        z_b = sample_depth(out["depth"], batch["point_b"], size)
+        z_a = sample_joint_depth(out["depth"], batch["point_a"], batch["joint_a"], size)
+        z_b = sample_joint_depth(out["depth"], batch["point_b"], batch["joint_b"], size)
         return out, z_a, z_b
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out, z_a, z_b = self.forward(model, batch)
-        hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+        hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
         w = self.cfg.loss
         rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"],
                           batch["pair_cross"], w.within_person_weight)
@@ -106,7 +110,7 @@ class PretrainTask:
             pred = heatmap_argmax(out["heatmaps"], stride)
             pck_ok, pck_n = pck_counts(pred, batch["keypoints"], batch["joint_weight"],
                                        batch["person_size"])
-            hm = heatmap_mse(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
+            hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
             rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
                               batch["pair_mask"], batch["pair_cross"],
                               self.cfg.loss.within_person_weight)
@@ -125,11 +129,15 @@ class PretrainTask:
 
 def pretrain(build_dir: str | Path, cfg: PretrainConfig, run_dir: str | Path,
              stop_at_step: int | None = None) -> engine.TrainResult:
-    """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir."""
+    """Pre-train on an MCPC build; writes config.yaml, checkpoint.pt, logs and curves to run_dir.
+
+    The checkpoint's meta: ``kind`` "pretrain", ``config``, ``build_dir``, ``model_args`` and
+    ``synthetic_sources`` (see the module docstring)."""
     run_dir = Path(run_dir)
     # config.yaml is written by engine.train once a resume has been checked
     task = PretrainTask(build_dir, cfg)
     meta = {"config": to_dict(cfg), "build_dir": str(Path(build_dir).resolve()), "kind": "pretrain",
+            "model_args": pose_net_args(cfg.model),
             # which sources of the build were synthetic (data contract), for every later report
             "synthetic_sources": contract.synthetic_sources(contract.read_manifest(build_dir))}
     return engine.train(task, cfg.train, run_dir, meta=meta, stop_at_step=stop_at_step)

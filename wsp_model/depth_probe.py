@@ -1,0 +1,146 @@
+"""Depth-order probe: how well a pre-trained network orders keypoint pairs nobody labelled.
+
+The synthetic world knows every joint's true camera-frame depth. For each held-out COCO person
+with ground truth, the unaugmented pre-training crop is scored on
+
+- *same-person* pairs: two labelled joints of that person, and
+- *cross-person* pairs: one of its joints and a joint of another person of the image,
+
+both inside the crop, whose true depths differ by at least ``min_gap_m`` and which carry no MCPC
+label (labelled pairs are what training saw; unlabelled ones test what it learned). A pair is
+right when the predictor orders it like the truth; a tie counts one half. Predictors:
+
+- a ``PoseNet25D``: joint j's depth is depth map j read at the joint (per-joint head);
+- ``higher_is_closer``: the point higher in the image is closer (depth = image row y);
+- ``lower_feet_closer``: the point whose person's lowest labelled ankle is lower in the image is
+  closer (ground contact, prior P1; same-person pairs are ties, people without ankles too).
+
+    scores = depth_order_accuracy(tables, data_cfg, truth, splits, {"wsp": model, ...})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mcpc_builder.joints import MCPC21
+
+from .config import DataConfig
+from .losses import sample_joint_depth
+from .mcpc_data import McpcDataset, McpcTables
+
+ANKLES = (MCPC21.joint("left_ankle"), MCPC21.joint("right_ankle"))
+RULES = ("higher_is_closer", "lower_feet_closer")
+
+
+def ground_truth_depths(root: str | Path) -> dict[int, np.ndarray]:
+    """COCO annotation id -> (21, 3) float32 camera-frame joints (metres), from the synthetic
+    world's ``ground_truth/person_keypoints_*.npz``."""
+    table: dict[int, np.ndarray] = {}
+    for f in sorted((Path(root) / "ground_truth").glob("person_keypoints_*.npz")):
+        with np.load(f) as z:
+            for ann, joints in zip(z["ann_id"].tolist(), z["joints_cam"]):
+                table[int(ann)] = joints.astype(np.float32)
+    return table
+
+
+def _score(pred_i: np.ndarray, pred_k: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """1 where the predicted order (smaller = closer) matches sign(gap), 0.5 on ties or where a
+    predictor abstains (NaN), else 0."""
+    d = np.sign(pred_i - pred_k)
+    tie = (d == 0) | ~np.isfinite(d)
+    return np.where(tie, 0.5, (d == np.sign(gap)).astype(np.float64))
+
+
+@torch.no_grad()
+def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, np.ndarray],
+                         splits, models: dict[str, torch.nn.Module], min_gap_m: float = 0.05,
+                         max_persons: int = 0, batch_size: int = 16) -> dict:
+    """Accuracy of each model and rule on unlabelled same- and cross-person pairs.
+
+    Arguments:
+        tables: ``read_build`` output of a build whose COCO source has synthetic ground truth.
+        cfg: crop settings (the pre-training ``DataConfig``).
+        truth: ``ground_truth_depths`` of the COCO root.
+        splits: persons of these splits are the crop centres.
+        models: name -> ``PoseNet25D`` (put in eval mode here).
+        max_persons: score only the first this-many persons with ground truth (0: all).
+
+    Returns:
+        {"same_person": {name: acc, ..., rule: acc}, "cross_person": {...},
+         "pairs": {"same_person": n, "cross_person": n}, "persons": n, "min_gap_m": g}
+    """
+    ds = McpcDataset(tables, cfg, splits, augment=False)
+    labelled = set()
+    for a, ja, b, jb in zip(tables.pair_a, tables.joint_a, tables.pair_b, tables.joint_b):
+        labelled.add(frozenset(((int(a), int(ja)), (int(b), int(jb)))))
+    has_truth = np.array([s == "coco" and int(i) in truth
+                          for s, i in zip(tables.source, tables.source_ann_id)], dtype=bool)
+    keep = [i for i, r in enumerate(ds.rows) if has_truth[r]]
+    keep = keep[:max_persons] if max_persons else keep
+    names = list(models) + list(RULES)
+    right = {kind: {n: 0.0 for n in names} for kind in ("same_person", "cross_person")}
+    count = {"same_person": 0, "cross_person": 0}
+    S = cfg.crop_size
+    for m in models.values():
+        m.eval()
+    for lo in range(0, len(keep), batch_size):
+        samples = [ds[i] for i in keep[lo:lo + batch_size]]
+        points, owners = [], []
+        for s in samples:   # every labelled joint of every person with truth inside the crop
+            row = int(s["person_row"])
+            rows = np.flatnonzero((tables.image_id == tables.image_id[row]) & has_truth)
+            kp = tables.keypoints[rows] @ s["affine"][:, :2].T + s["affine"][:, 2]   # (n, 21, 2)
+            ok = (tables.visibility[rows] > 0) & np.isfinite(kp).all(-1) & \
+                (kp >= 0).all(-1) & (kp <= S - 1).all(-1)
+            ankle_ok = (tables.visibility[rows][:, ANKLES] > 0) & np.isfinite(kp[:, ANKLES]).all(-1)
+            feet = np.where(ankle_ok, kp[:, ANKLES, 1], -np.inf).max(1)            # (n,) lowest row
+            r_idx, j_idx = np.nonzero(ok)
+            points.append(kp[r_idx, j_idx].astype(np.float32))
+            owners.append((row, rows[r_idx], j_idx, feet[r_idx]))
+        n_max = max(1, max(len(p) for p in points))
+        pts = np.zeros((len(samples), n_max, 2), np.float32)
+        jts = np.zeros((len(samples), n_max), np.int64)
+        for b, (p, own) in enumerate(zip(points, owners)):
+            pts[b, :len(p)], jts[b, :len(p)] = p, own[2]
+        image = torch.from_numpy(np.stack([s["image"] for s in samples]))
+        preds = {}
+        for name, model in models.items():
+            depth = model(image)["depth"]
+            preds[name] = sample_joint_depth(depth, torch.from_numpy(pts), torch.from_numpy(jts),
+                                             (S, S)).numpy()
+        for b, (row, prow, pjoint, feet) in enumerate(owners):
+            if not len(prow):
+                continue
+            true_z = np.array([truth[int(tables.source_ann_id[r])][j, 2] for r, j in zip(prow, pjoint)])
+            n = len(prow)
+            ii, kk = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+            mine = prow[ii] == row
+            same = mine & (prow[kk] == row) & (kk > ii)          # each same-person pair once
+            cross = mine & (prow[kk] != row)                      # pairs of the centre person
+            gap = true_z[ii] - true_z[kk]
+            valid = (same | cross) & np.isfinite(gap) & (np.abs(gap) >= min_gap_m)
+            for i, k in zip(*np.nonzero(valid)):
+                key = frozenset(((int(prow[i]), int(pjoint[i])), (int(prow[k]), int(pjoint[k]))))
+                if key in labelled:
+                    valid[i, k] = False
+            i, k = np.nonzero(valid)
+            if not len(i):
+                continue
+            kind = np.where(prow[k] == row, "same_person", "cross_person")
+            rule_pred = {"higher_is_closer": pts[b, :n, 1].astype(np.float64),
+                         "lower_feet_closer": np.where(np.isfinite(feet), -feet, np.nan)}
+            scores = {name: _score(preds[name][b, i], preds[name][b, k], gap[i, k]) for name in models}
+            for rule, z in rule_pred.items():
+                scores[rule] = _score(z[i], z[k], gap[i, k])
+            for kname in ("same_person", "cross_person"):
+                sel = kind == kname
+                count[kname] += int(sel.sum())
+                for name, sc in scores.items():
+                    right[kname][name] += float(sc[sel].sum())
+    out = {kname: {name: right[kname][name] / max(count[kname], 1) for name in names}
+           for kname in right}
+    out.update(pairs=dict(count), persons=len(keep), min_gap_m=min_gap_m)
+    return out
