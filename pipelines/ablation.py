@@ -172,42 +172,54 @@ def _val_curve(run_dir: Path) -> list[tuple[int, float]]:
 
 
 def plot_ablation(doc: dict, path: Path) -> Path:
-    """Per test set: each arm's seeds (dots) and mean (bar), the mean-pose line; and the probe."""
+    """MPJPE (top) and PA-MPJPE (bottom) per test set: each arm's seeds (dots) and mean (bar),
+    the mean-training-pose line; right: the depth-order probe."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     arms = list(doc["arms"])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = plt.figure(figsize=(13, 6.4))
+    grid = fig.add_gridspec(2, 3)
     colours = {"scratch": "tab:grey", "pretrain_2d": "tab:blue", "wsp": "tab:orange"}
-    for ax, test in zip(axes[:2], TESTS):
-        for i, arm in enumerate(arms):
-            vals = np.array(doc["arms"][arm][test]["mpjpe"], dtype=float)
-            ax.bar(i, vals.mean(), 0.6, color=colours.get(arm), alpha=0.5)
-            ax.scatter(np.full(len(vals), i) + np.linspace(-0.12, 0.12, len(vals)), vals,
-                       color=colours.get(arm), edgecolor="k", zorder=3)
-            ax.text(i, vals.max(), f"{vals.mean():.0f}", ha="center", va="bottom", fontsize=8)
-        mean_pose = doc.get("mean_pose", {}).get(test, {}).get("mpjpe")
-        if mean_pose:
-            ax.axhline(mean_pose, color="k", ls="--", lw=1, label="mean training pose")
-            ax.legend(fontsize=8, loc="lower right")
-        ax.set_xticks(range(len(arms)), arms)
-        ax.set_ylabel("MPJPE (mm, lower is better)")
-        ax.set_title(f"{test}: {len(doc['seeds'])} seeds (dots), mean (bar)", fontsize=9)
+    for row, (metric, label) in enumerate((("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"))):
+        for col, test in enumerate(TESTS):
+            ax = fig.add_subplot(grid[row, col])
+            every = []
+            for i, arm in enumerate(arms):
+                vals = np.array(doc["arms"][arm][test][metric], dtype=float)
+                every.extend(vals.tolist())
+                ax.bar(i, vals.mean(), 0.6, color=colours.get(arm), alpha=0.45)
+                ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals,
+                           color=colours.get(arm), edgecolor="k", zorder=3, s=22)
+                ax.text(i, vals.max(), f"{vals.mean():.1f}", ha="center", va="bottom", fontsize=8)
+            ref = doc.get("mean_pose", {}).get(test, {}).get(metric)
+            if ref:
+                every.append(ref)
+                ax.axhline(ref, color="k", ls="--", lw=1, label="mean training pose (no image)")
+                ax.legend(fontsize=7, loc="upper right")
+            lo, hi = min(every), max(every)
+            pad = max(hi - lo, 1.0)
+            ax.set_ylim(lo - 0.6 * pad, hi + 0.6 * pad)     # zoomed: bars do not start at 0
+            ax.set_xticks(range(len(arms)), arms)
+            ax.set_ylabel(f"{label} (mm, lower is better)", fontsize=8)
+            ax.set_title(f"{test}: {len(doc['seeds'])} seeds (dots), mean (bar); axis zoomed",
+                         fontsize=9)
+    ax = fig.add_subplot(grid[:, 2])
     probe = doc["depth_order"]
     names = list(probe["same_person"])
     x = np.arange(len(names))
     for j, kind in enumerate(("same_person", "cross_person")):
         vals = [probe[kind][n] for n in names]
-        bars = axes[2].bar(x + (j - 0.5) * 0.4, vals, 0.4, label=kind.replace("_", "-"))
-        axes[2].bar_label(bars, fmt="%.2f", fontsize=7)
-    axes[2].axhline(0.5, color="k", lw=0.8, ls=":")
-    axes[2].set_xticks(x, names, rotation=20, fontsize=8)
-    axes[2].set_ylim(0, 1.1)
-    axes[2].set_ylabel("depth-order accuracy")
-    axes[2].set_title("unlabelled pairs, true depth (held-out persons)", fontsize=9)
-    axes[2].legend(fontsize=8, loc="lower left")
+        bars = ax.bar(x + (j - 0.5) * 0.4, vals, 0.4, label=kind.replace("_", "-"))
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.set_xticks(x, names, rotation=25, fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("depth-order accuracy (chance 0.5)")
+    ax.set_title("unlabelled pairs vs true depth (held-out persons)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return atomic.save_figure(fig, path, dpi=90)
 
@@ -267,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="delete OUT's runs first")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--replot", metavar="JSON", default=None,
+                        help="only redraw OUT/ablation.png from an ablation.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        import json
+
+        print(plot_ablation(json.loads(Path(args.replot).read_text()), Path(args.out) / "ablation.png"))
+        return 0
 
     import multiprocessing
 

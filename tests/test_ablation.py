@@ -89,3 +89,16 @@ def test_targets_check_gain_and_seed_separation():
     assert not t["in_domain:wsp_vs_pretrain_2d"]["met"]
     assert not t["in_domain:wsp_vs_pretrain_2d"]["every_seed_better"]
     assert t["probe_same_person_wsp>=0.80"] and not t["probe_cross_person_wsp>=0.90"]
+
+
+def test_replot_redraws_the_png_from_a_json(tmp_path):
+    doc = {"seeds": [0, 1], "arms": {arm: {t: {"mpjpe": [150.0 + i, 152.0 + i],
+                                               "pa_mpjpe": [120.0 + i, 121.0 + i]}
+                                           for t in ablation.TESTS}
+                                     for i, arm in enumerate(ablation.ARMS)},
+           "mean_pose": {t: {"mpjpe": 170.0, "pa_mpjpe": 140.0} for t in ablation.TESTS},
+           "depth_order": {k: {"wsp": 0.6, "higher_is_closer": 0.55} for k in
+                           ("same_person", "cross_person")}}
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    assert ablation.main(["--replot", str(tmp_path / "a.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
