@@ -321,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {len(train)} fine-tuning frames, "
           + ", ".join(f"{len(v)} {k}" for k, v in tests.items()) + f" ({time.time() - t0:.0f} s)",
           flush=True)
-    build_dir = ensure_build(Path(args.mcpc) if args.mcpc else out / "mcpc")
+    # The ablation's own build (OUT/mcpc) is made from the embedded synthetic default; an --mcpc
+    # the user typed must already hold a build (the data contract: a typo never generates data).
+    build_dir = ensure_build(Path(args.mcpc), make_default=False) if args.mcpc \
+        else ensure_build(out / "mcpc", make_default=True)
     roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
     truth = ground_truth_depths(roots["coco"]) if "coco" in roots else {}
     if not truth:
