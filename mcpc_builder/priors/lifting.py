@@ -237,21 +237,6 @@ def _torso_keep(vec, mid, signs, known, config):
 CORNER_GROUPS = ("left_leg", "right_leg")
 
 
-def _corners(bones, d_lo: np.ndarray, d_hi: np.ndarray, mid: np.ndarray) -> list[np.ndarray]:
-    """(N, B) magnitude arrays with the group's bones at the corners of their [d_lo, d_hi]
-    (every combination for up to 3 bones; all low / all high for more), the rest at ``mid``."""
-    bi = [BONE[b] for b in bones]
-    choices = itertools.product((0, 1), repeat=len(bi)) if len(bi) <= 3 else ((0,) * len(bi),
-                                                                             (1,) * len(bi))
-    out = []
-    for choice in choices:
-        m = mid.copy()
-        for b, c in zip(bi, choice):
-            m[:, b] = d_hi[:, b] if c else d_lo[:, b]
-        out.append(m)
-    return out
-
-
 def _components(x, y, z):
     """Unit vector of components x, y, z (arrays of one shape), as a tuple of three arrays."""
     n = np.sqrt(x * x + y * y + z * z)
@@ -267,54 +252,92 @@ def _cross(p, q):
     return (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
 
 
-def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hip", "knee")):
-    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis."""
+def _bone_units(vec, mag, bones):
+    """Unit 3D direction of each bone with a positive depth offset: per bone (x, y, z) (N,).
+
+    The direction with the negative offset is (x, y, -z), bit for bit: the norm sees z squared
+    and IEEE division and multiplication are symmetric in sign."""
+    return [_components(vec[:, b, 0], vec[:, b, 1], mag[:, b]) for b in bones]
+
+
+def _dot_torso(unit, axis):
+    """(N, T, 2) the dot product of a bone's direction, with a positive ([..., 0]) and a negative
+    ([..., 1]) depth offset, with a torso axis (N, T, 3); the same float operations, in the same
+    order, as ``_dot`` on the signed 3D direction."""
+    x, y, z = unit
+    xy = x[:, None] * axis[:, :, 0] + y[:, None] * axis[:, :, 1]
+    zz = z[:, None] * axis[:, :, 2]
+    return np.stack([xy + zz, xy - zz], axis=-1)
+
+
+def _by_sign(two: np.ndarray, signs_of_bone: np.ndarray) -> np.ndarray:
+    """(N, T, K) from (N, T, 2) per sign of one bone (+ then -), for the combos' signs (K,)."""
+    return two[:, :, (signs_of_bone < 0).astype(np.intp)]
+
+
+def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, d_hi=None):
+    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis.
+
+    A limit that compares one bone with a torso axis depends on that bone's sign only: it is
+    evaluated for the two signs (N, T, 2) and spread to the combos. For the legs (``d_lo``,
+    ``d_hi`` given, ``CORNER_GROUPS``) the hip limit holds if it holds with the thigh at its
+    middle or at either end of its magnitude interval; the knee limit at the middle."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
-    # Unit 3D direction of each bone of the chain under each combo: components (N, K).
-    v = [_components(np.broadcast_to(vec[:, b, 0, None], (len(vec), len(signs))),
-                     np.broadcast_to(vec[:, b, 1, None], (len(vec), len(signs))),
-                     signs[None, :, i] * mid[:, b, None])
-         for i, b in enumerate(bones)]
-    keep = np.ones((len(vec), left.shape[1], len(signs)), bool)
-    # Torso axes as components (N, T, 1), against a bone's (N, 1, K).
-    per_t = lambda a: tuple(a[:, :, c, None] for c in range(3))  # noqa: E731
-    per_k = lambda p: tuple(c[:, None] for c in p)  # noqa: E731
+    n, t = left.shape[:2]
     if name.endswith("_leg"):
-        thigh, shin = v
+        thigh_b, shin_b = bones
+        ok = known[:, thigh_b][:, None, None]
+        hip = np.zeros((n, t, 2), bool)
+        for mag in (mid, d_lo, d_hi):
+            hip |= _dot_torso(_bone_units(vec, mag, [thigh_b])[0], fwd) \
+                >= cfg.min_thigh_forward_cos
+        keep = ~ok | _by_sign(hip, signs[:, 0])
+        ok2 = ok & known[:, shin_b][:, None, None]
+        # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
+        # by a few degrees, either way.
+        t2, s2 = vec[:, thigh_b], vec[:, shin_b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
+                np.hypot(*t2.T) * np.hypot(*s2.T))
+        ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
+        thigh, shin = (_signed(u, signs[:, i]) for i, u in
+                       enumerate(_bone_units(vec, mid, bones)))
+        bend = _cross(thigh, shin)  # the knee's flexion axis, (N, K) components
+        per_t = tuple(left[:, :, c, None] for c in range(3))
+        keep &= ~ok2 | (_dot(tuple(c[:, None] for c in bend), per_t)
+                        >= -cfg.knee_hyperextension_sin)
+        return keep
+    if name.endswith("_arm"):
         ok = known[:, bones[0]][:, None, None]
-        if "hip" in limits:
-            keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
-        ok2 = ok & known[:, bones[1]][:, None, None]
-        if "knee" in limits:
-            # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
-            # by a few degrees, either way.
-            t2, s2 = vec[:, bones[0]], vec[:, bones[1]]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
-                    np.hypot(*t2.T) * np.hypot(*s2.T))
-            ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
-            bend = _cross(thigh, shin)  # the knee's flexion axis
-            keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
-    elif name.endswith("_arm"):
-        ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | (_dot(per_k(v[0]), per_t(fwd)) >= cfg.min_upper_arm_forward_cos)
-    elif name == "head":
-        neck, ears, nose, leye, reye = v
-        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
-        k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
-        face = _cross(ears, neck)  # the head's forward axis from its left and up axes
-        ok_n = ok & known[:, BONE["neck"]][:, None]
-        k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
-        for eye in (leye, reye):
-            k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
-        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
-        k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
-        keep &= k[:, None]
-        # The neck turns the face at most ~80 deg from the chest's forward axis.
-        ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
-        keep = keep & (~ok_h | (_dot(per_k(nose), per_t(fwd)) >= cfg.min_head_torso_cos))
-    return keep
+        fwd_ok = _dot_torso(_bone_units(vec, mid, bones[:1])[0], fwd) \
+            >= cfg.min_upper_arm_forward_cos
+        return ~ok | _by_sign(fwd_ok, signs[:, 0])
+    # The head.
+    units = _bone_units(vec, mid, bones)
+    neck, ears, nose, leye, reye = (_signed(u, signs[:, i]) for i, u in enumerate(units))
+    ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
+    k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
+    face = _cross(ears, neck)  # the head's forward axis from its left and up axes
+    ok_n = ok & known[:, BONE["neck"]][:, None]
+    k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
+    for eye in (leye, reye):
+        k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
+    eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
+    k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
+    # The neck turns the face at most ~80 deg from the chest's forward axis.
+    ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
+    nose_i = GROUPS["head"].index("nose")
+    turn = _by_sign(_dot_torso(units[nose_i], fwd) >= cfg.min_head_torso_cos, signs[:, nose_i])
+    return k[:, None] & (~ok_h | turn)
+
+
+def _signed(unit, sign: np.ndarray):
+    """(N, K) components of a bone's direction under the combos' signs (K,) of that bone."""
+    x, y, z = unit
+    k = len(sign)
+    return (np.broadcast_to(x[:, None], (len(x), k)), np.broadcast_to(y[:, None], (len(y), k)),
+            z[:, None] * sign[None])
 
 
 # Left-right lines whose visibility flags fix their sign. Only the ears: a hidden ear with the
@@ -392,16 +415,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             continue
         bi = [BONE[b] for b in bones]
         signs = group_signs(name)
-        if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
-            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
-            # (The hip limit involves the thigh only: its corners are the thigh's two ends.)
-            for corner in _corners(bones[:1], d_lo, d_hi, mid):
-                keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config,
-                                          ("hip",))
-            keep = keep & _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
-                                      ("knee",))
-        else:
-            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
+        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo, d_hi)
         keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
         keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
         keep_t &= keep.any(-1)
