@@ -112,6 +112,9 @@ PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(MODELLED_IDX.
 # Each pair's row and column in a (M, M) grid of the modelled joints.
 PAIR_ROW, PAIR_COL = (np.array(v) for v in zip(*itertools.combinations(range(len(MODELLED)),
                                                                         2)))
+# The (start, end) of each row joint's pairs in pair order (combinations are row-major).
+ROW_SPANS = [(int(np.searchsorted(PAIR_ROW, i)), int(np.searchsorted(PAIR_ROW, i, "right")))
+             for i in range(len(MODELLED) - 1)]
 PAIR_COEF2 = (COEF[PAIR_A] - COEF[PAIR_B]) ** 2  # (P, B)
 # The joints each chain moves, and the pairs of two joints of one chain (their difference
 # depends on the chain's combo jointly, not on each joint's own bounds).
@@ -270,18 +273,28 @@ def _dot_torso(unit, axis):
     return np.stack([xy + zz, xy - zz], axis=-1)
 
 
+def _sign_index(signs_of_bone: np.ndarray) -> np.ndarray:
+    """(K,) 0 where a bone's sign in the combos is +, 1 where it is -."""
+    return (signs_of_bone < 0).astype(np.intp)
+
+
 def _by_sign(two: np.ndarray, signs_of_bone: np.ndarray) -> np.ndarray:
     """(N, T, K) from (N, T, 2) per sign of one bone (+ then -), for the combos' signs (K,)."""
-    return two[:, :, (signs_of_bone < 0).astype(np.intp)]
+    return two[:, :, _sign_index(signs_of_bone)]
 
 
 def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, d_hi=None):
-    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis.
+    """Chain sign combos within joint limits under each torso hypothesis, factored: combo k
+    survives torso hypothesis t iff ``base[n, k] & per_t[n, t, group[k]]``.
 
-    A limit that compares one bone with a torso axis depends on that bone's sign only: it is
-    evaluated for the two signs (N, T, 2) and spread to the combos. For the legs (``d_lo``,
-    ``d_hi`` given, ``CORNER_GROUPS``) the hip limit holds if it holds with the thigh at its
-    middle or at either end of its magnitude interval; the knee limit at the middle."""
+    Returns:
+        base: (N, K) bool, the limits within the chain; per_t: (N, T, G) bool, the limits
+        against the torso for each of G groups of combos that they cannot tell apart (a limit
+        that compares one bone with a torso axis depends on that bone's sign only: it is
+        evaluated for the two signs); group: (K,) int, each combo's group.
+    For the legs (``d_lo``, ``d_hi`` given, ``CORNER_GROUPS``) the hip limit holds if it holds
+    with the thigh at its middle or at either end of its magnitude interval; the knee limit at
+    the middle."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
     n, t = left.shape[:2]
@@ -292,7 +305,7 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, 
         for mag in (mid, d_lo, d_hi):
             hip |= _dot_torso(_bone_units(vec, mag, [thigh_b])[0], fwd) \
                 >= cfg.min_thigh_forward_cos
-        keep = ~ok | _by_sign(hip, signs[:, 0])
+        keep = ~ok | _by_sign(hip, signs[:, 0])  # (N, T, K)
         ok2 = ok & known[:, shin_b][:, None, None]
         # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
         # by a few degrees, either way.
@@ -307,12 +320,12 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, 
         per_t = tuple(left[:, :, c, None] for c in range(3))
         keep &= ~ok2 | (_dot(tuple(c[:, None] for c in bend), per_t)
                         >= -cfg.knee_hyperextension_sin)
-        return keep
+        return np.ones((n, len(signs)), bool), keep, np.arange(len(signs))
     if name.endswith("_arm"):
         ok = known[:, bones[0]][:, None, None]
         fwd_ok = _dot_torso(_bone_units(vec, mid, bones[:1])[0], fwd) \
             >= cfg.min_upper_arm_forward_cos
-        return ~ok | _by_sign(fwd_ok, signs[:, 0])
+        return np.ones((n, len(signs)), bool), ~ok | fwd_ok, _sign_index(signs[:, 0])
     # The head.
     units = _bone_units(vec, mid, bones)
     neck, ears, nose, leye, reye = (_signed(u, signs[:, i]) for i, u in enumerate(units))
@@ -328,8 +341,8 @@ def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, 
     # The neck turns the face at most ~80 deg from the chest's forward axis.
     ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
     nose_i = GROUPS["head"].index("nose")
-    turn = _by_sign(_dot_torso(units[nose_i], fwd) >= cfg.min_head_torso_cos, signs[:, nose_i])
-    return k[:, None] & (~ok_h | turn)
+    turn = _dot_torso(units[nose_i], fwd) >= cfg.min_head_torso_cos  # (N, T, 2)
+    return k, ~ok_h | turn, _sign_index(signs[:, nose_i])
 
 
 def _signed(unit, sign: np.ndarray):
@@ -415,22 +428,39 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             continue
         bi = [BONE[b] for b in bones]
         signs = group_signs(name)
-        keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo, d_hi)
-        keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
-        keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
+        base, per_t, group = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
+                                         d_lo, d_hi)
+        base &= (side[:, None, bi] * signs[None] >= 0).all(-1)
+        keep = base[:, None] & per_t[:, :, group]  # (N, T, K)
+        released = ~(keep & keep_t[..., None]).any((1, 2))  # released as above
+        keep |= released[:, None, None]
+        base |= released[:, None]
+        per_t |= released[:, None, None]
         keep_t &= keep.any(-1)
         members = CHAIN_JOINTS[name]
         off = np.einsum("kb,nb,jb->kjn", signs, nom[:, bi], COEF[np.ix_(members, bi)])
-        kt = keep.transpose(1, 2, 0)[:, :, None]  # (T|1, K, 1, N)
-        off_min[:, members] = np.where(kt, off[None], np.inf).min(1)
-        off_max[:, members] = np.where(kt, off[None], -np.inf).max(1)
         q = CHAIN_INNER[name]
+        a = [members.index(INNER_PAIRS[i][0]) for i in q]
+        b = [members.index(INNER_PAIRS[i][1]) for i in q]
+        # Per joint its offset, per pair of the chain their difference: (K, m + Q, N).
+        val = np.concatenate([off, off[:, a] - off[:, b]], axis=1)
+        # min / max over the surviving combos: first within each group over the combos that
+        # pass ``base`` (no torso hypothesis involved), then over the groups that pass
+        # ``per_t`` under each hypothesis. (Exact: a min of mins.)
+        groups = range(per_t.shape[2])
+        g_min = np.stack([np.where(base[:, group == g].T[:, None], val[group == g], np.inf)
+                          .min(0) for g in groups])  # (G, m + Q, N)
+        g_max = np.stack([np.where(base[:, group == g].T[:, None], val[group == g], -np.inf)
+                          .max(0) for g in groups])
+        pt = per_t.transpose(2, 1, 0)[:, :, None]  # (G, T, 1, N)
+        v_min = np.where(pt, g_min[:, None], np.inf).min(0)  # (T, m + Q, N)
+        v_max = np.where(pt, g_max[:, None], -np.inf).max(0)
+        m = len(members)
+        off_min[:, members] = v_min[:, :m]
+        off_max[:, members] = v_max[:, :m]
         if q:
-            a = [members.index(INNER_PAIRS[i][0]) for i in q]
-            b = [members.index(INNER_PAIRS[i][1]) for i in q]
-            d = off[:, a] - off[:, b]  # (K, Q, N)
-            inner_lo[:, q] = np.where(kt, d[None], np.inf).min(1)
-            inner_hi[:, q] = np.where(kt, d[None], -np.inf).max(1)
+            inner_lo[:, q] = v_min[:, m:]
+            inner_hi[:, q] = v_max[:, m:]
     if per_hypothesis:
         torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
         c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
@@ -443,14 +473,21 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     # a hypothesis that did not survive gets +inf (-inf) so it never wins the min (max).
     # (float32 for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
     alive = keep_t.T[:, None]  # (T, 1, N)
-    f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
-    low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
-    high_b = f32(z_torso + off_max)
-    grid = np.empty((len(tsigns), len(PAIR_ROW), n), np.float32)  # (T, P, N)
-    lo = np.subtract(low_a[:, PAIR_ROW], high_b[:, PAIR_COL], out=grid).min(0)
-    high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
-    low_b = f32(z_torso + off_min)
-    hi = np.subtract(high_a[:, PAIR_ROW], low_b[:, PAIR_COL], out=grid).max(0)
+    low = (z_torso + off_min)[:, MODELLED_IDX].astype(np.float32)  # (T, M, N)
+    high = (z_torso + off_max)[:, MODELLED_IDX].astype(np.float32)
+    lo = np.full((len(PAIR_ROW), n), np.inf, np.float32)  # (P, N)
+    hi = np.full((len(PAIR_ROW), n), -np.inf, np.float32)
+    buf = np.empty((len(MODELLED), n), np.float32)
+    dead = ~alive[:, 0]  # (T, N)
+    for t in range(len(tsigns)):
+        low_a = np.where(dead[t], np.float32(np.inf), low[t])  # (M, N)
+        high_a = np.where(dead[t], np.float32(-np.inf), high[t])
+        # The pairs of row joint i are contiguous: (i, i+1), ..., (i, M-1).
+        for i, (s, e) in enumerate(ROW_SPANS):
+            tmp = np.subtract(low_a[i], high[t, i + 1:], out=buf[:e - s])
+            np.minimum(lo[s:e], tmp, out=lo[s:e])
+            tmp = np.subtract(high_a[i], low[t, i + 1:], out=buf[:e - s])
+            np.maximum(hi[s:e], tmp, out=hi[s:e])
     lo = lo.T.astype(np.float64)  # (N, P)
     hi = hi.T.astype(np.float64)
     # Two joints of one chain: the hull of their difference.
