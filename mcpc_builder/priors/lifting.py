@@ -30,7 +30,12 @@ hull of their difference). A pair is labelled only when the bounds exclude 0 by 
 (x height) under EVERY surviving torso hypothesis; the margin sets the confidence (calibrated on
 the mocap dev set and the dev world: 0.94 at the smallest margin to 0.99).
 
-Everything is (N persons, T torso hypotheses, K combos, ...) numpy, in batches of persons.
+Everything is (N persons, T torso hypotheses, K combos, ...) numpy, in batches of persons. A
+limit that compares one bone with a torso axis depends on that bone's sign only, so it is
+evaluated per sign (not per combo), and a chain's min / max offsets are taken first over the
+combos that the torso cannot tell apart, then over those groups per torso hypothesis; the pair
+bounds are reduced one hypothesis and one row joint at a time. Every float operation is the one
+a plain per-combo evaluation does, in the same order, so the labels do not depend on this.
 """
 
 from __future__ import annotations
