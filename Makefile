@@ -33,7 +33,7 @@ synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 
 audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE)
 	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD)))) \
-		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES) --sources coco)
+		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES))
 
 # Only the default build path may be generated from the embedded synthetic data; an MCPC=DIR the
 # user typed must hold a build (a typo is an error, never a place to generate data).

@@ -137,6 +137,24 @@ def test_synth_cli_takes_world_and_poses(tmp_path):
                  "--world", "nowhere.yaml", "--quiet"]) == 2
 
 
+def test_mpii_writer_files_library_activities_under_a_generic_category(tmp_path):
+    import scipy.io
+
+    from mcpc_builder.cli import main
+    from mcpc_builder.synth.mpii_format import ACTIVITIES, MAT_NAME, activity_fields
+
+    assert activity_fields("walking") == ACTIVITIES["walking"]
+    assert activity_fields("kick") == ("miscellaneous", "kick", -1)
+    lib = write_library(tmp_path / "lib.npz")
+    out = tmp_path / "mpii"
+    assert main(["synth", "--format", "mpii", "--out", str(out), "--n-images", "4",
+                 "--world", "dev", "--poses", str(lib), "--quiet"]) == 0
+    act = scipy.io.loadmat(out / MAT_NAME)["RELEASE"]["act"][0, 0]
+    names = {str(np.ravel(act[k, 0]["act_name"])[0]) for k in range(len(act))}
+    ids = {int(np.ravel(act[k, 0]["act_id"])[0]) for k in range(len(act))}
+    assert names & {"walk", "run", "punch"} and -1 in ids
+
+
 def _bvh_text() -> str:
     """A small CMU-style BVH (centimetres, Y up, T-pose rest) with three frames."""
     def leg(side, x):

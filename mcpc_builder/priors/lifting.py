@@ -30,7 +30,12 @@ hull of their difference). A pair is labelled only when the bounds exclude 0 by 
 (x height) under EVERY surviving torso hypothesis; the margin sets the confidence (calibrated on
 the mocap dev set and the dev world: 0.94 at the smallest margin to 0.99).
 
-Everything is (N persons, T torso hypotheses, K combos, ...) numpy, in batches of persons.
+Everything is (N persons, T torso hypotheses, K combos, ...) numpy, in batches of persons. A
+limit that compares one bone with a torso axis depends on that bone's sign only, so it is
+evaluated per sign (not per combo), and a chain's min / max offsets are taken first over the
+combos that the torso cannot tell apart, then over those groups per torso hypothesis; the pair
+bounds are reduced one hypothesis and one row joint at a time. Every float operation is the one
+a plain per-combo evaluation does, in the same order, so the labels do not depend on this.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ PAIR_A, PAIR_B = (np.array(v) for v in zip(*itertools.combinations(MODELLED_IDX.
 # Each pair's row and column in a (M, M) grid of the modelled joints.
 PAIR_ROW, PAIR_COL = (np.array(v) for v in zip(*itertools.combinations(range(len(MODELLED)),
                                                                         2)))
+# The (start, end) of each row joint's pairs in pair order (combinations are row-major).
+ROW_SPANS = [(int(np.searchsorted(PAIR_ROW, i)), int(np.searchsorted(PAIR_ROW, i, "right")))
+             for i in range(len(MODELLED) - 1)]
 PAIR_COEF2 = (COEF[PAIR_A] - COEF[PAIR_B]) ** 2  # (P, B)
 # The joints each chain moves, and the pairs of two joints of one chain (their difference
 # depends on the chain's combo jointly, not on each joint's own bounds).
@@ -237,21 +245,6 @@ def _torso_keep(vec, mid, signs, known, config):
 CORNER_GROUPS = ("left_leg", "right_leg")
 
 
-def _corners(bones, d_lo: np.ndarray, d_hi: np.ndarray, mid: np.ndarray) -> list[np.ndarray]:
-    """(N, B) magnitude arrays with the group's bones at the corners of their [d_lo, d_hi]
-    (every combination for up to 3 bones; all low / all high for more), the rest at ``mid``."""
-    bi = [BONE[b] for b in bones]
-    choices = itertools.product((0, 1), repeat=len(bi)) if len(bi) <= 3 else ((0,) * len(bi),
-                                                                             (1,) * len(bi))
-    out = []
-    for choice in choices:
-        m = mid.copy()
-        for b, c in zip(bi, choice):
-            m[:, b] = d_hi[:, b] if c else d_lo[:, b]
-        out.append(m)
-    return out
-
-
 def _components(x, y, z):
     """Unit vector of components x, y, z (arrays of one shape), as a tuple of three arrays."""
     n = np.sqrt(x * x + y * y + z * z)
@@ -267,54 +260,102 @@ def _cross(p, q):
     return (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
 
 
-def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, limits=("hip", "knee")):
-    """(N, T, K) bool: chain sign combos within joint limits under each torso hypothesis."""
+def _bone_units(vec, mag, bones):
+    """Unit 3D direction of each bone with a positive depth offset: per bone (x, y, z) (N,).
+
+    The direction with the negative offset is (x, y, -z), bit for bit: the norm sees z squared
+    and IEEE division and multiplication are symmetric in sign."""
+    return [_components(vec[:, b, 0], vec[:, b, 1], mag[:, b]) for b in bones]
+
+
+def _dot_torso(unit, axis):
+    """(N, T, 2) the dot product of a bone's direction, with a positive ([..., 0]) and a negative
+    ([..., 1]) depth offset, with a torso axis (N, T, 3); the same float operations, in the same
+    order, as ``_dot`` on the signed 3D direction."""
+    x, y, z = unit
+    xy = x[:, None] * axis[:, :, 0] + y[:, None] * axis[:, :, 1]
+    zz = z[:, None] * axis[:, :, 2]
+    return np.stack([xy + zz, xy - zz], axis=-1)
+
+
+def _sign_index(signs_of_bone: np.ndarray) -> np.ndarray:
+    """(K,) 0 where a bone's sign in the combos is +, 1 where it is -."""
+    return (signs_of_bone < 0).astype(np.intp)
+
+
+def _by_sign(two: np.ndarray, signs_of_bone: np.ndarray) -> np.ndarray:
+    """(N, T, K) from (N, T, 2) per sign of one bone (+ then -), for the combos' signs (K,)."""
+    return two[:, :, _sign_index(signs_of_bone)]
+
+
+def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, d_hi=None):
+    """Chain sign combos within joint limits under each torso hypothesis, factored: combo k
+    survives torso hypothesis t iff ``base[n, k] & per_t[n, t, group[k]]``.
+
+    Returns:
+        base: (N, K) bool, the limits within the chain; per_t: (N, T, G) bool, the limits
+        against the torso for each of G groups of combos that they cannot tell apart (a limit
+        that compares one bone with a torso axis depends on that bone's sign only: it is
+        evaluated for the two signs); group: (K,) int, each combo's group.
+    For the legs (``d_lo``, ``d_hi`` given, ``CORNER_GROUPS``) the hip limit holds if it holds
+    with the thigh at its middle or at either end of its magnitude interval; the knee limit at
+    the middle."""
     cfg = config.lifting
     bones = [BONE[b] for b in GROUPS[name]]
-    # Unit 3D direction of each bone of the chain under each combo: components (N, K).
-    v = [_components(np.broadcast_to(vec[:, b, 0, None], (len(vec), len(signs))),
-                     np.broadcast_to(vec[:, b, 1, None], (len(vec), len(signs))),
-                     signs[None, :, i] * mid[:, b, None])
-         for i, b in enumerate(bones)]
-    keep = np.ones((len(vec), left.shape[1], len(signs)), bool)
-    # Torso axes as components (N, T, 1), against a bone's (N, 1, K).
-    per_t = lambda a: tuple(a[:, :, c, None] for c in range(3))  # noqa: E731
-    per_k = lambda p: tuple(c[:, None] for c in p)  # noqa: E731
+    n, t = left.shape[:2]
     if name.endswith("_leg"):
-        thigh, shin = v
+        thigh_b, shin_b = bones
+        ok = known[:, thigh_b][:, None, None]
+        hip = np.zeros((n, t, 2), bool)
+        for mag in (mid, d_lo, d_hi):
+            hip |= _dot_torso(_bone_units(vec, mag, [thigh_b])[0], fwd) \
+                >= cfg.min_thigh_forward_cos
+        keep = ~ok | _by_sign(hip, signs[:, 0])  # (N, T, K)
+        ok2 = ok & known[:, shin_b][:, None, None]
+        # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
+        # by a few degrees, either way.
+        t2, s2 = vec[:, thigh_b], vec[:, shin_b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
+                np.hypot(*t2.T) * np.hypot(*s2.T))
+        ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
+        thigh, shin = (_signed(u, signs[:, i]) for i, u in
+                       enumerate(_bone_units(vec, mid, bones)))
+        bend = _cross(thigh, shin)  # the knee's flexion axis, (N, K) components
+        per_t = tuple(left[:, :, c, None] for c in range(3))
+        keep &= ~ok2 | (_dot(tuple(c[:, None] for c in bend), per_t)
+                        >= -cfg.knee_hyperextension_sin)
+        return np.ones((n, len(signs)), bool), keep, np.arange(len(signs))
+    if name.endswith("_arm"):
         ok = known[:, bones[0]][:, None, None]
-        if "hip" in limits:
-            keep &= ~ok | (_dot(per_k(thigh), per_t(fwd)) >= cfg.min_thigh_forward_cos)
-        ok2 = ok & known[:, bones[1]][:, None, None]
-        if "knee" in limits:
-            # Only a knee visibly bent in the image: annotation noise alone bends a straight leg
-            # by a few degrees, either way.
-            t2, s2 = vec[:, bones[0]], vec[:, bones[1]]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                sin2d = np.abs(t2[:, 0] * s2[:, 1] - t2[:, 1] * s2[:, 0]) / (
-                    np.hypot(*t2.T) * np.hypot(*s2.T))
-            ok2 = ok2 & (sin2d >= cfg.knee_min_bend_sin)[:, None, None]
-            bend = _cross(thigh, shin)  # the knee's flexion axis
-            keep &= ~ok2 | (_dot(per_k(bend), per_t(left)) >= -cfg.knee_hyperextension_sin)
-    elif name.endswith("_arm"):
-        ok = known[:, bones[0]][:, None, None]
-        keep &= ~ok | (_dot(per_k(v[0]), per_t(fwd)) >= cfg.min_upper_arm_forward_cos)
-    elif name == "head":
-        neck, ears, nose, leye, reye = v
-        ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
-        k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
-        face = _cross(ears, neck)  # the head's forward axis from its left and up axes
-        ok_n = ok & known[:, BONE["neck"]][:, None]
-        k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
-        for eye in (leye, reye):
-            k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
-        eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
-        k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
-        keep &= k[:, None]
-        # The neck turns the face at most ~80 deg from the chest's forward axis.
-        ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
-        keep = keep & (~ok_h | (_dot(per_k(nose), per_t(fwd)) >= cfg.min_head_torso_cos))
-    return keep
+        fwd_ok = _dot_torso(_bone_units(vec, mid, bones[:1])[0], fwd) \
+            >= cfg.min_upper_arm_forward_cos
+        return np.ones((n, len(signs)), bool), ~ok | fwd_ok, _sign_index(signs[:, 0])
+    # The head.
+    units = _bone_units(vec, mid, bones)
+    neck, ears, nose, leye, reye = (_signed(u, signs[:, i]) for i, u in enumerate(units))
+    ok = (known[:, BONE["ear_line"]] & known[:, BONE["nose"]])[:, None]
+    k = ~ok | (np.abs(_dot(ears, nose)) <= cfg.max_face_skew_cos)
+    face = _cross(ears, neck)  # the head's forward axis from its left and up axes
+    ok_n = ok & known[:, BONE["neck"]][:, None]
+    k &= ~ok_n | (_dot(nose, face) >= cfg.min_nose_forward_cos)
+    for eye in (leye, reye):
+        k &= ~ok | (_dot(eye, nose) >= cfg.min_eye_forward_cos)
+    eyes_ok = ok & (known[:, BONE["left_eye"]] & known[:, BONE["right_eye"]])[:, None]
+    k &= ~eyes_ok | (_dot(tuple(a - b for a, b in zip(leye, reye)), ears) >= 0)
+    # The neck turns the face at most ~80 deg from the chest's forward axis.
+    ok_h = (known[:, BONE["nose"]] & known[:, BONE["ear_line"]])[:, None, None]
+    nose_i = GROUPS["head"].index("nose")
+    turn = _dot_torso(units[nose_i], fwd) >= cfg.min_head_torso_cos  # (N, T, 2)
+    return k, ~ok_h | turn, _sign_index(signs[:, nose_i])
+
+
+def _signed(unit, sign: np.ndarray):
+    """(N, K) components of a bone's direction under the combos' signs (K,) of that bone."""
+    x, y, z = unit
+    k = len(sign)
+    return (np.broadcast_to(x[:, None], (len(x), k)), np.broadcast_to(y[:, None], (len(y), k)),
+            z[:, None] * sign[None])
 
 
 # Left-right lines whose visibility flags fix their sign. Only the ears: a hidden ear with the
@@ -392,31 +433,39 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             continue
         bi = [BONE[b] for b in bones]
         signs = group_signs(name)
-        if name in CORNER_GROUPS:  # the legs: hip limit at any corner, knee limit at the middle
-            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, ("hip",))
-            # (The hip limit involves the thigh only: its corners are the thigh's two ends.)
-            for corner in _corners(bones[:1], d_lo, d_hi, mid):
-                keep = keep | _chain_keep(name, vec, corner, signs, known, left, up, fwd, config,
-                                          ("hip",))
-            keep = keep & _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
-                                      ("knee",))
-        else:
-            keep = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config)  # (N, T|1, K)
-        keep = keep & (side[:, None, bi] * signs[None] >= 0).all(-1)[:, None]
-        keep |= ~(keep & keep_t[..., None]).any((1, 2))[:, None, None]  # released as above
+        base, per_t, group = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
+                                         d_lo, d_hi)
+        base &= (side[:, None, bi] * signs[None] >= 0).all(-1)
+        keep = base[:, None] & per_t[:, :, group]  # (N, T, K)
+        released = ~(keep & keep_t[..., None]).any((1, 2))  # released as above
+        keep |= released[:, None, None]
+        base |= released[:, None]
+        per_t |= released[:, None, None]
         keep_t &= keep.any(-1)
         members = CHAIN_JOINTS[name]
         off = np.einsum("kb,nb,jb->kjn", signs, nom[:, bi], COEF[np.ix_(members, bi)])
-        kt = keep.transpose(1, 2, 0)[:, :, None]  # (T|1, K, 1, N)
-        off_min[:, members] = np.where(kt, off[None], np.inf).min(1)
-        off_max[:, members] = np.where(kt, off[None], -np.inf).max(1)
         q = CHAIN_INNER[name]
+        a = [members.index(INNER_PAIRS[i][0]) for i in q]
+        b = [members.index(INNER_PAIRS[i][1]) for i in q]
+        # Per joint its offset, per pair of the chain their difference: (K, m + Q, N).
+        val = np.concatenate([off, off[:, a] - off[:, b]], axis=1)
+        # min / max over the surviving combos: first within each group over the combos that
+        # pass ``base`` (no torso hypothesis involved), then over the groups that pass
+        # ``per_t`` under each hypothesis. (Exact: a min of mins.)
+        groups = range(per_t.shape[2])
+        g_min = np.stack([np.where(base[:, group == g].T[:, None], val[group == g], np.inf)
+                          .min(0) for g in groups])  # (G, m + Q, N)
+        g_max = np.stack([np.where(base[:, group == g].T[:, None], val[group == g], -np.inf)
+                          .max(0) for g in groups])
+        pt = per_t.transpose(2, 1, 0)[:, :, None]  # (G, T, 1, N)
+        v_min = np.where(pt, g_min[:, None], np.inf).min(0)  # (T, m + Q, N)
+        v_max = np.where(pt, g_max[:, None], -np.inf).max(0)
+        m = len(members)
+        off_min[:, members] = v_min[:, :m]
+        off_max[:, members] = v_max[:, :m]
         if q:
-            a = [members.index(INNER_PAIRS[i][0]) for i in q]
-            b = [members.index(INNER_PAIRS[i][1]) for i in q]
-            d = off[:, a] - off[:, b]  # (K, Q, N)
-            inner_lo[:, q] = np.where(kt, d[None], np.inf).min(1)
-            inner_hi[:, q] = np.where(kt, d[None], -np.inf).max(1)
+            inner_lo[:, q] = v_min[:, m:]
+            inner_hi[:, q] = v_max[:, m:]
     if per_hypothesis:
         torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
         c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
@@ -429,14 +478,21 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     # a hypothesis that did not survive gets +inf (-inf) so it never wins the min (max).
     # (float32 for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
     alive = keep_t.T[:, None]  # (T, 1, N)
-    f32 = lambda a: a[:, MODELLED_IDX].astype(np.float32)  # noqa: E731
-    low_a = f32(np.where(alive, z_torso + off_min, np.inf))  # (T, M, N)
-    high_b = f32(z_torso + off_max)
-    grid = np.empty((len(tsigns), len(PAIR_ROW), n), np.float32)  # (T, P, N)
-    lo = np.subtract(low_a[:, PAIR_ROW], high_b[:, PAIR_COL], out=grid).min(0)
-    high_a = f32(np.where(alive, z_torso + off_max, -np.inf))
-    low_b = f32(z_torso + off_min)
-    hi = np.subtract(high_a[:, PAIR_ROW], low_b[:, PAIR_COL], out=grid).max(0)
+    low = (z_torso + off_min)[:, MODELLED_IDX].astype(np.float32)  # (T, M, N)
+    high = (z_torso + off_max)[:, MODELLED_IDX].astype(np.float32)
+    lo = np.full((len(PAIR_ROW), n), np.inf, np.float32)  # (P, N)
+    hi = np.full((len(PAIR_ROW), n), -np.inf, np.float32)
+    buf = np.empty((len(MODELLED), n), np.float32)
+    dead = ~alive[:, 0]  # (T, N)
+    for t in range(len(tsigns)):
+        low_a = np.where(dead[t], np.float32(np.inf), low[t])  # (M, N)
+        high_a = np.where(dead[t], np.float32(-np.inf), high[t])
+        # The pairs of row joint i are contiguous: (i, i+1), ..., (i, M-1).
+        for i, (s, e) in enumerate(ROW_SPANS):
+            tmp = np.subtract(low_a[i], high[t, i + 1:], out=buf[:e - s])
+            np.minimum(lo[s:e], tmp, out=lo[s:e])
+            tmp = np.subtract(high_a[i], low[t, i + 1:], out=buf[:e - s])
+            np.maximum(hi[s:e], tmp, out=hi[s:e])
     lo = lo.T.astype(np.float64)  # (N, P)
     hi = hi.T.astype(np.float64)
     # Two joints of one chain: the hull of their difference.

@@ -56,6 +56,18 @@ ACTIVITIES = {
     "lying": ("inactivity quiet/light", "lying quietly", 98),
     "jumping": ("sports", "jumping rope", 44),
 }
+# A pose-library activity (e.g. "kick", "walk" from mocap clip names) has no entry in MPII's
+# activity table: such images go under MPII's generic category "miscellaneous", keep the
+# library's activity as their act_name, and get act_id -1 (MPII's id for an image without a
+# listed activity).
+GENERIC_CATEGORY = "miscellaneous"
+
+
+def activity_fields(pose: str) -> tuple[str, str, int]:
+    """MPII (category, activity, act_id) of a synthetic person's pose family or library activity."""
+    if pose in ACTIVITIES:
+        return ACTIVITIES[pose]
+    return GENERIC_CATEGORY, str(pose), -1
 RECT_FIELDS = ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")
 TEST_RECT_FIELDS = ("scale", "objpos")
 
@@ -159,7 +171,7 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
             "vididx": _scalar(1 + int(rng.integers(n_videos))),
         })
         single_person.append(_single_person(uv, vis))
-        cat, act_name, act_id = ACTIVITIES[scene.people[0].pose]
+        cat, act_name, act_id = activity_fields(scene.people[0].pose)
         acts.append({"cat_name": np.array([cat]), "act_name": np.array([act_name]),
                      "act_id": _scalar(act_id)})
     sp = np.empty((n_images, 1), dtype=object)
