@@ -279,7 +279,9 @@ def main(argv=None) -> int:
         "peak_rss_over_file_size": b1["peak_rss_bytes"] / size,
         "persons": b1["persons"], "pairs": b1["pairs"], "shards": b1["shards"],
         "cpu_count": os.cpu_count(),
-        "targets": {"b_le_2x_a": b1["build_s"] <= 2 * a["json_load_s"],
+        # issue 10: the build within 2x the *typed* decode (msgspec), not json.load
+        "targets": {"b_le_2x_typed_decode": b1["build_s"] <= 2 * a["msgspec_s"],
+                    "b_le_2x_json_load": b1["build_s"] <= 2 * a["json_load_s"],
                     "b_ge_20x_faster_than_c": c_total >= 20 * b1["build_s"],
                     "rules_ge_20x_faster": c["rules_speedup"] >= 20,
                     "peak_le_4x_file": b1["peak_rss_bytes"] <= 4 * size},
