@@ -102,3 +102,16 @@ def test_replot_redraws_the_png_from_a_json(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(doc))
     assert ablation.main(["--replot", str(tmp_path / "a.json"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_typed_mcpc_that_holds_no_build_is_an_error_and_generates_nothing(tmp_path, capsys):
+    # Without --mcpc the ablation builds the embedded default into OUT/mcpc; a path the user
+    # typed is never a place to generate data (the contract), so a typo stops before training.
+    typo = tmp_path / "no-such-build"
+    rc = ablation.main(["--out", str(tmp_path / "out"), "--mcpc", str(typo), "--n-train", "2",
+                        "--n-test", "1", "--workers", "0", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert "MCPC build folder not found" in err[0] and str(typo) in err[0]
+    assert not typo.exists()
+    assert not list((tmp_path / "out").glob("pretrain-*"))
