@@ -361,8 +361,11 @@ def test_real_ctrl_c_in_a_process_is_one_line_exit_130(tmp_path):
               "sys.exit(main())\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("WSP_DEBUG", None)
+    # A shell's background job inherits SIGINT ignored, and Python then keeps it ignored (as a
+    # user's terminal never does): give the child the default disposition a terminal gives.
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
