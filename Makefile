@@ -73,7 +73,7 @@ bench: bench-build bench-train  ## all benchmarks
 bench-build:  ## builder vs JSON parse vs per-person loop at COCO-train scale
 	$(PY) -m pipelines.bench.bench_build --out $(OUT)/bench-build
 
-bench-train:  ## loader and training-step throughput
+bench-train: $(filter $(DEFAULT_MCPC)/manifest.json,$(MCPC)/manifest.json)  ## loader and training-step throughput (MCPC=DIR; default: the embedded synthetic build)
 	$(PY) -m pipelines.bench.bench_train --mcpc $(MCPC) --out $(OUT)/bench-train
 
 clean:  ## remove outputs (not the venv)

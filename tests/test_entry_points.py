@@ -371,3 +371,24 @@ def test_real_ctrl_c_in_a_process_is_one_line_exit_130(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err == "prog: interrupted\n"
+
+
+@pytest.mark.parametrize("target", ["pretrain", "preview", "bench-train"])
+def test_make_targets_that_read_a_build_make_the_default_one_on_a_fresh_machine(tmp_path, target):
+    # `make TARGET` with no MCPC= must work on a fresh machine (the embedded default is built at
+    # the default path); with MCPC= a typed path, nothing may be generated there.
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    out = tmp_path / "out"
+
+    def plan(*extra: str) -> str:
+        return subprocess.run(["make", "-n", target, f"OUT={out}", *extra], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+
+    default = plan()
+    assert (f"mcpc-build --sources coco mpii --out {out}/mcpc-default" in default
+            or "--default-data" in default), default
+    typed = plan(f"MCPC={tmp_path}/typo")
+    assert "--default-data" not in typed and f"--out {tmp_path}/typo" not in typed, typed
