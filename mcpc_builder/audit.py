@@ -42,6 +42,28 @@ def true_order(depth_a: np.ndarray, depth_b: np.ndarray, tolerance: float) -> np
     return np.where(dz < -tolerance, 1, np.where(dz > tolerance, -1, 0)).astype(np.int8)
 
 
+def orderable_pairs(depth: np.ndarray, labelled: np.ndarray, tolerance: float) -> np.ndarray:
+    """(N,) per person: pairs of its labelled joints whose true depths differ by at least
+    ``tolerance`` metres, i.e. the same-person pairs a perfect prior could label (the ceiling of
+    same-person coverage). depth: (N, J) metres; labelled: (N, J) bool."""
+    iu = np.triu_indices(depth.shape[1], 1)
+    gap = np.abs(depth[:, iu[0]] - depth[:, iu[1]])
+    return ((gap >= tolerance) & labelled[:, iu[0]] & labelled[:, iu[1]]).sum(1)
+
+
+def coverage(orderable: np.ndarray, labelled_joints: np.ndarray, label: np.ndarray,
+             truth: np.ndarray, same_person: np.ndarray) -> dict:
+    """Same-person coverage against its ceiling: the share of orderable pairs that carry a
+    right label, and the median orderable pairs per person with >= 10 labelled joints."""
+    ten = labelled_joints >= 10
+    total = int(orderable.sum())
+    right = int(((label == truth) & (truth != 0) & same_person).sum())
+    return {"orderable_pairs": total, "right_labels": right,
+            "recall": right / total if total else None,
+            "orderable_per_person_median_10plus": float(np.median(orderable[ten])) if ten.any()
+            else None}
+
+
 def score(label: np.ndarray, truth: np.ndarray, persons_a: np.ndarray, persons_b: np.ndarray,
           num_persons: int) -> dict:
     """Precision and coverage figures of K labels.
@@ -294,7 +316,10 @@ def _score_build(build_dir: Path, gts: dict, keys: dict, tolerance: float
             ann = persons.source_ann_id.to_numpy()[sel]
             depth[sel] = depth_lookup(gts[src][key], ann)
             family[sel] = person_groups(gts[src][key], ann)
-    labelled = np.array([int((np.asarray(v) > 0).sum()) for v in persons.visibility])
+    labelled_mask = np.zeros(depth.shape, bool)
+    for i, v in enumerate(persons.visibility):
+        labelled_mask[i] = np.asarray(v) > 0
+    labelled = labelled_mask.sum(1)
     ra = row_of[pairs.person_a.to_numpy()]
     rb = row_of[pairs.person_b.to_numpy()]
     ja, jb = pairs.joint_a.to_numpy().astype(int), pairs.joint_b.to_numpy().astype(int)
@@ -313,6 +338,8 @@ def _score_build(build_dir: Path, gts: dict, keys: dict, tolerance: float
     everyone = np.ones(n, bool)
     every_pair = np.ones(len(label), bool)
     overall = scores(every_pair, everyone)
+    overall["same_person_coverage"] = coverage(
+        orderable_pairs(depth, labelled_mask, tolerance), labelled, label, truth, ra == rb)
     overall["by_kept_prior"] = {r: scores(prior == r, everyone)
                                 for r in RULE_NAMES if (prior == r).any()}
     groups = {"source": {s: scores(src_of[ra] == s, src_of == s) for s in np.unique(src_of)},
@@ -397,6 +424,13 @@ def table_text(figures: dict) -> str:
         lines.append(f"{title} (merged):")
         for name, d in figures.get("groups", {}).get(key, {}).items():
             lines.append(row(f"  {name}", d))
+    cov = figures["overall"].get("same_person_coverage")
+    if cov:
+        lines.append(f"same-person coverage: {cov['right_labels']} right labels of "
+                     f"{cov['orderable_pairs']} orderable pairs (|dz| >= {figures['tolerance_m']} "
+                     f"m, both joints labelled) = {pct(cov['recall']).strip()}%; orderable pairs "
+                     f"per person with >= 10 labelled joints, median "
+                     f"{num(cov['orderable_per_person_median_10plus']).strip()}")
     lab = figures["build"]["labels"]
     if "merged_duplicates" in lab:
         lines.append(f"build: produced {lab['produced']} = kept {lab['kept']} + merged as "

@@ -8,7 +8,8 @@ import numpy as np
 
 import pytest
 
-from mcpc_builder.audit import audit, group_scores, reliability, score, table_text, true_order
+from mcpc_builder.audit import (audit, coverage, group_scores, orderable_pairs, reliability, score,
+                                table_text, true_order)
 
 
 def test_true_order_counts_small_depth_gaps_as_equal():
@@ -31,6 +32,19 @@ def test_reliability_bins_precision_by_confidence():
     assert c["count"][9] == 2 and c["precision"][9] == 0.5
 
 
+def test_orderable_pairs_count_labelled_pairs_apart_by_the_tolerance():
+    depth = np.array([[1.0, 1.02, 1.5, 2.0], [3.0, 3.0, 3.0, 3.0]])
+    labelled = np.array([[True, True, True, False], [True, True, True, True]])
+    # person 0: (0,2) and (1,2) apart; (0,1) equal; joint 3 unlabelled. person 1: all equal.
+    assert orderable_pairs(depth, labelled, 0.05).tolist() == [2, 0]
+    cov = coverage(np.array([2, 0]), np.array([10, 4]), np.array([1, 1, -1], np.int8),
+                   np.array([1, 0, 1], np.int8), np.array([True, True, False]))
+    # one right same-person label (the ordered-right one; a label on an equal pair and a
+    # cross-person label do not count) of 2 orderable pairs
+    assert cov["right_labels"] == 1 and cov["recall"] == 0.5
+    assert cov["orderable_per_person_median_10plus"] == 2.0
+
+
 @pytest.fixture(scope="module")
 def small_audit(tmp_path_factory):
     out = tmp_path_factory.mktemp("audit") / "audit"
@@ -50,6 +64,9 @@ def test_audit_on_a_small_synthetic_set_is_precise_and_writes_its_figures(small_
     assert saved["overall"]["labels"] == overall["labels"]
     text = (out / "audit.txt").read_text()
     assert "scene mix" in text and "OVERALL" in text and text.strip() == table_text(figures)
+    cov = overall["same_person_coverage"]
+    assert cov["orderable_pairs"] > 0 and cov["right_labels"] <= overall["same_person"]["labels"]
+    assert 0.0 <= cov["recall"] <= 1.0 and "same-person coverage" in text
 
 
 def test_audit_splits_same_and_cross_person_by_source_and_pose_family(small_audit):
