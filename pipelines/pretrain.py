@@ -20,7 +20,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mcpc_builder import atomic
@@ -28,8 +27,8 @@ from mcpc_builder.errors import DataError, cli_entry
 from wsp_model.cli import add_arguments, config_from_args, relaunch_under_torchrun, under_launcher
 from wsp_model.config import PretrainConfig
 from wsp_model.engine import load_checkpoint
-from wsp_model.losses import sample_joint_depth
-from wsp_model.mcpc_data import McpcDataset, McpcTables, read_build, read_manifest, source_roots
+from wsp_model.depth_probe import depth_order_accuracy, ground_truth_depths
+from wsp_model.mcpc_data import read_build, read_manifest, source_roots
 from wsp_model.model import build_pose_net
 from wsp_model.pretrain import pretrain
 
@@ -58,104 +57,25 @@ def ensure_build(mcpc: Path, make_default: bool = False) -> Path:
     return mcpc
 
 
-def ground_truth_depths(root: Path) -> dict[int, np.ndarray]:
-    """COCO annotation id -> (21, 3) float32 camera-frame joints (metres), from synthetic GT."""
-    table: dict[int, np.ndarray] = {}
-    for f in sorted((root / "ground_truth").glob("person_keypoints_*.npz")):
-        with np.load(f) as z:
-            for ann, joints in zip(z["ann_id"].tolist(), z["joints_cam"]):
-                table[int(ann)] = joints.astype(np.float32)
-    return table
-
-
-def unlabelled_pair_accuracy(model: torch.nn.Module, tables: McpcTables, cfg: PretrainConfig,
-                             truth: dict[int, np.ndarray], splits, min_gap_m: float = 0.05,
-                             batch_size: int = 16, max_persons: int = 0) -> dict[str, float]:
-    """Depth-order accuracy on keypoint pairs that carry no MCPC label, against true depth.
-
-    For each COCO person with ground truth (unaugmented crop): every pair of its labelled joints
-    inside the crop (*within*), and every pair of one of its joints with a joint of another
-    person of the image inside the crop (*cross*), whose true camera-frame depths differ by at
-    least ``min_gap_m`` metres. A pair is correct when the depth map sampled at the two
-    keypoints orders them like the truth. Pairs the build did label are scored separately
-    (``labelled_*``), unlabelled ones are the generalisation test. ``max_persons``: score only
-    the first this-many persons with ground truth (0: all).
-    """
-    ds = McpcDataset(tables, cfg.data, splits, augment=False)
-    labelled = set()
-    for a, ja, b, jb in zip(tables.pair_a, tables.joint_a, tables.pair_b, tables.joint_b):
-        labelled.add(frozenset(((int(a), int(ja)), (int(b), int(jb)))))
-    has_truth = np.array([s == "coco" and int(i) in truth
-                          for s, i in zip(tables.source, tables.source_ann_id)])
-    keep = [i for i, r in enumerate(ds.rows) if has_truth[r]]
-    keep = keep[:max_persons] if max_persons else keep
-    counts = {k: [0, 0] for k in ("within", "cross", "labelled_within", "labelled_cross")}
-    size = (cfg.data.crop_size, cfg.data.crop_size)
-    S = cfg.data.crop_size
-    model.eval()
-    for lo in range(0, len(keep), batch_size):
-        samples = [ds[i] for i in keep[lo:lo + batch_size]]
-        image = torch.from_numpy(np.stack([s["image"] for s in samples]))
-        points, owners = [], []
-        for s in samples:   # every labelled joint of every person with truth in the crop
-            row = int(s["person_row"])
-            rows = np.flatnonzero((tables.image_id == tables.image_id[row]) & has_truth)
-            kp = tables.keypoints[rows] @ s["affine"][:, :2].T + s["affine"][:, 2]   # (n, 21, 2)
-            ok = (tables.visibility[rows] > 0) & np.isfinite(kp).all(-1) & \
-                (kp >= 0).all(-1) & (kp <= S - 1).all(-1)
-            r_idx, j_idx = np.nonzero(ok)
-            points.append(kp[r_idx, j_idx].astype(np.float32))
-            owners.append((row, rows[r_idx], j_idx))
-        n_max = max(len(p) for p in points)
-        pts = np.zeros((len(samples), max(n_max, 1), 2), np.float32)
-        jts = np.zeros((len(samples), max(n_max, 1)), np.int64)
-        for b, (p, (_, _, pj)) in enumerate(zip(points, owners)):
-            pts[b, :len(p)] = p
-            jts[b, :len(p)] = pj
-        with torch.no_grad():   # joint j's depth: map j at the joint (the per-joint head)
-            depth = model(image)["depth"]
-            z = sample_joint_depth(depth, torch.from_numpy(pts), torch.from_numpy(jts), size).numpy()
-        for b, (row, prow, pjoint) in enumerate(owners):
-            true_z = np.array([truth[int(tables.source_ann_id[r])][j, 2] for r, j in zip(prow, pjoint)])
-            mine = np.flatnonzero(prow == row)
-            for i in mine:
-                for k in range(len(prow)):
-                    if k == i or (prow[k] == row and k < i):
-                        continue       # each within pair once; cross pairs from the centre person
-                    gap = true_z[i] - true_z[k]
-                    if not np.isfinite(gap) or abs(gap) < min_gap_m:
-                        continue
-                    kind = "within" if prow[k] == row else "cross"
-                    key = frozenset(((int(row), int(pjoint[i])), (int(prow[k]), int(pjoint[k]))))
-                    if key in labelled:
-                        kind = "labelled_" + kind
-                    counts[kind][0] += int(np.sign(z[b, i] - z[b, k]) == np.sign(gap))
-                    counts[kind][1] += 1
-    out = {}
-    for kind, (right, total) in counts.items():
-        out[f"{kind}_acc"] = right / max(total, 1)
-        out[f"{kind}_pairs"] = total
-    out.update(persons=len(keep), min_gap_m=min_gap_m)
-    return out
-
-
 def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
                         max_persons: int = 400) -> dict | None:
-    """Trained vs initial network on unlabelled synthetic pairs; None without ground truth."""
+    """Trained vs initial network on synthetic pairs (``depth_probe``): unlabelled pairs are the
+    generalisation test, labelled ones what training fitted. None without ground truth."""
     roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
     if "coco" not in roots or not (roots["coco"] / "ground_truth").is_dir():
         return None
     truth = ground_truth_depths(roots["coco"])
     tables = read_build(build_dir)
-    out = {}
+    models = {}
     for name in ("trained", "initial"):
         torch.manual_seed(cfg.train.seed)
-        model = build_pose_net(cfg.model)
+        models[name] = build_pose_net(cfg.model)
         if name == "trained":
-            model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
-        for split_name, splits in (("val", cfg.data.val_splits), ("train", cfg.data.train_splits)):
-            out[f"{name}_{split_name}"] = unlabelled_pair_accuracy(model, tables, cfg, truth, splits,
-                                                                   max_persons=max_persons)
+            models[name].load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    out = {split_name: depth_order_accuracy(tables, cfg.data, truth, splits, models,
+                                            max_persons=max_persons, labelled_too=True)
+           for split_name, splits in (("val", cfg.data.val_splits),
+                                      ("train", cfg.data.train_splits))}
     atomic.write_json(run_dir / "unlabelled_pairs.json", out, indent=1)
     return out
 
@@ -188,13 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_unlabelled_eval:
             ev = evaluate_unlabelled(Path(args.mcpc), cfg, Path(args.out))
             if ev:
-                print("depth order vs synthetic true depth (chance 0.5):")
-                for name, m in ev.items():
-                    print(f"  {name:<14} unlabelled within-person {m['within_acc']:.3f} "
-                          f"({m['within_pairs']})  unlabelled cross-person {m['cross_acc']:.3f} "
-                          f"({m['cross_pairs']})  | labelled within {m['labelled_within_acc']:.3f} "
-                          f"({m['labelled_within_pairs']})  labelled cross "
-                          f"{m['labelled_cross_acc']:.3f} ({m['labelled_cross_pairs']})")
+                print("depth order vs synthetic true depth (chance 0.5; pairs in brackets):")
+                for split_name, m in ev.items():
+                    for name in ("trained", "initial"):
+                        print(f"  {name:<8} {split_name:<6}" + "  ".join(
+                            f"{kind.replace('_', ' ')} {m[kind][name]:.3f} ({m['pairs'][kind]})"
+                            for kind in m["pairs"] if m["pairs"][kind]))
     except DataError as err:
         print(f"pipelines.pretrain: error: {err}", file=sys.stderr)
         return 2

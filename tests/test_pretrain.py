@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from mcpc_fixture import write_tiny_build
-from pipelines.pretrain import ground_truth_depths, main, unlabelled_pair_accuracy
+from pipelines.pretrain import main
+from wsp_model.depth_probe import depth_order_accuracy, ground_truth_depths
 from wsp_model.config import DataConfig, PretrainConfig, load_config, save_config
 from wsp_model.engine import load_checkpoint
 from wsp_model.mcpc_data import read_build
@@ -64,18 +65,26 @@ class _DepthIsX(nn.Module):
 def test_unlabelled_pairs_exclude_labelled_ones_and_score_against_true_depth(build):
     tables = read_build(build)
     truth = ground_truth_depths(build.parent / "source")
-    cfg = PretrainConfig(data=DataConfig(crop_size=64))
-    m = unlabelled_pair_accuracy(_DepthIsX(), tables, cfg, truth, ("val",))
+    data = DataConfig(crop_size=64)
+
+    def probe(model, cfg=data):
+        return depth_order_accuracy(tables, cfg, truth, ("val",), {"m": model}, labelled_too=True)
+
+    m = probe(_DepthIsX())
     # Val: 3 persons; per full person 140 joint pairs with a true-depth gap, 4 of them labelled
     # (left/right shoulders, hips, knees, ankles); the person without ears has 116, 4 labelled.
     assert m["persons"] == 3
-    assert m["labelled_within_pairs"] == 12 and m["within_pairs"] == 136 + 136 + 112
-    assert m["labelled_within_acc"] == 1.0     # left joints are nearer and further left
-    flipped = unlabelled_pair_accuracy(_DepthIsX(-1.0), tables, cfg, truth, ("val",))
-    assert flipped["labelled_within_acc"] == 0.0
+    assert m["pairs"]["labelled_same_person"] == 12
+    assert m["pairs"]["same_person"] == 136 + 136 + 112
+    assert m["labelled_same_person"]["m"] == 1.0     # left joints are nearer and further left
+    assert probe(_DepthIsX(-1.0))["labelled_same_person"]["m"] == 0.0
     # A wide region holds the neighbour: cross-person pairs are scored too.
-    wide = PretrainConfig(data=DataConfig(crop_size=64, context=3.0))
-    assert unlabelled_pair_accuracy(_DepthIsX(), tables, wide, truth, ("val",))["cross_pairs"] > 0
+    wide = DataConfig(crop_size=64, context=3.0)
+    assert probe(_DepthIsX(), wide)["pairs"]["cross_person"] > 0
+    # without labelled_too only the unlabelled kinds are reported, with the same counts
+    plain = depth_order_accuracy(tables, data, truth, ("val",), {"m": _DepthIsX()})
+    assert set(plain["pairs"]) == {"same_person", "cross_person"}
+    assert plain["pairs"]["same_person"] == m["pairs"]["same_person"]
 
 
 def test_pipeline_trains_and_writes_checkpoint_logs_curves_and_evidence(build, tmp_path, capsys):
@@ -90,7 +99,9 @@ def test_pipeline_trains_and_writes_checkpoint_logs_curves_and_evidence(build, t
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and ck["meta"]["config"]["model"]["width"] == 4
     ev = json.loads((run / "unlabelled_pairs.json").read_text())
-    assert set(ev) == {"trained_val", "trained_train", "initial_val", "initial_train"}
+    assert set(ev) == {"val", "train"}
+    assert set(ev["val"]["same_person"]) >= {"trained", "initial"}
+    assert "labelled_same_person" in ev["val"]["pairs"]
     assert "held-out MCPC pairs: pair_acc" in capsys.readouterr().out
 
 
@@ -147,7 +158,6 @@ def test_2d_only_pretraining_sends_no_gradient_to_the_depth_maps(build):
 
 
 def test_depth_order_probe_scores_models_and_image_rules_on_unlabelled_pairs(build):
-    from wsp_model.depth_probe import depth_order_accuracy
 
     tables = read_build(build)
     truth = ground_truth_depths(build.parent / "source")
@@ -161,9 +171,3 @@ def test_depth_order_probe_scores_models_and_image_rules_on_unlabelled_pairs(bui
         assert set(res[kind]) == {"x_far", "x_near", "higher_is_closer", "lower_feet_closer"}
     # "lower feet are closer" cannot order two joints of one person: all ties
     assert res["same_person"]["lower_feet_closer"] == 0.5
-    # the probe counts exactly the unlabelled pairs the pipeline's evidence counts
-    old = unlabelled_pair_accuracy(_DepthIsX(), tables, wide, truth, ("val",))
-    assert res["pairs"]["same_person"] == old["within_pairs"]
-    assert res["pairs"]["cross_person"] == old["cross_pairs"]
-    # ties (two joints in one map column) count 1/2 here, 0 there
-    assert old["within_acc"] <= res["same_person"]["x_far"] <= old["within_acc"] + 0.05

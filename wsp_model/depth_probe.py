@@ -57,7 +57,8 @@ def _score(pred_i: np.ndarray, pred_k: np.ndarray, gap: np.ndarray) -> np.ndarra
 @torch.no_grad()
 def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, np.ndarray],
                          splits, models: dict[str, torch.nn.Module], min_gap_m: float = 0.05,
-                         max_persons: int = 0, batch_size: int = 16) -> dict:
+                         max_persons: int = 0, batch_size: int = 16,
+                         labelled_too: bool = False) -> dict:
     """Accuracy of each model and rule on unlabelled same- and cross-person pairs.
 
     Arguments:
@@ -67,10 +68,13 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
         splits: persons of these splits are the crop centres.
         models: name -> ``PoseNet25D`` (put in eval mode here).
         max_persons: score only the first this-many persons with ground truth (0: all).
+        labelled_too: also score the pairs the build labelled (what training saw), as
+            ``labelled_same_person`` / ``labelled_cross_person``.
 
     Returns:
         {"same_person": {name: acc, ..., rule: acc}, "cross_person": {...},
          "pairs": {"same_person": n, "cross_person": n}, "persons": n, "min_gap_m": g}
+        (+ the two ``labelled_*`` kinds with ``labelled_too``)
     """
     ds = McpcDataset(tables, cfg, splits, augment=False)
     labelled = set()
@@ -81,8 +85,10 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
     keep = [i for i, r in enumerate(ds.rows) if has_truth[r]]
     keep = keep[:max_persons] if max_persons else keep
     names = list(models) + list(RULES)
-    right = {kind: {n: 0.0 for n in names} for kind in ("same_person", "cross_person")}
-    count = {"same_person": 0, "cross_person": 0}
+    kinds = ("same_person", "cross_person")
+    kinds += tuple(f"labelled_{k}" for k in kinds) if labelled_too else ()
+    right = {kind: {n: 0.0 for n in names} for kind in kinds}
+    count = {kind: 0 for kind in kinds}
     S = cfg.crop_size
     for m in models.values():
         m.eval()
@@ -122,20 +128,20 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
             cross = mine & (prow[kk] != row)                      # pairs of the centre person
             gap = true_z[ii] - true_z[kk]
             valid = (same | cross) & np.isfinite(gap) & (np.abs(gap) >= min_gap_m)
-            for i, k in zip(*np.nonzero(valid)):
-                key = frozenset(((int(prow[i]), int(pjoint[i])), (int(prow[k]), int(pjoint[k]))))
-                if key in labelled:
-                    valid[i, k] = False
             i, k = np.nonzero(valid)
             if not len(i):
                 continue
-            kind = np.where(prow[k] == row, "same_person", "cross_person")
+            seen = np.array([frozenset(((int(prow[a]), int(pjoint[a])), (int(prow[c]),
+                                                                          int(pjoint[c]))))
+                             in labelled for a, c in zip(i, k)], dtype=bool)
+            kind = np.where(prow[k] == row, "same_person", "cross_person").astype(object)
+            kind[seen] = "labelled_" + kind[seen]
             rule_pred = {"higher_is_closer": pts[b, :n, 1].astype(np.float64),
                          "lower_feet_closer": np.where(np.isfinite(feet), -feet, np.nan)}
             scores = {name: _score(preds[name][b, i], preds[name][b, k], gap[i, k]) for name in models}
             for rule, z in rule_pred.items():
                 scores[rule] = _score(z[i], z[k], gap[i, k])
-            for kname in ("same_person", "cross_person"):
+            for kname in count:
                 sel = kind == kname
                 count[kname] += int(sel.sum())
                 for name, sc in scores.items():
