@@ -186,3 +186,36 @@ def test_vectorised_lifting_equals_the_per_hypothesis_reference(overrides):
 def test_lifting_labels_are_merged_into_the_build_labels():
     res = apply_priors(table_of(project(body(knee_forward=0.95))))
     assert (res.pairs.rule == RULE_CODE["lifting"]).any()
+
+
+def test_oracle_diagnostic_reproduces_the_prior_and_an_oracle_torso_only_adds(tmp_path):
+    # pipelines.bench.lifting_oracle re-derives the prior's labels from its per-hypothesis
+    # bounds; its "actual" labels must be exactly the ones lifting() writes.
+    from mcpc_builder.audit import depth_lookup, load_ground_truth
+    from mcpc_builder.readers.coco import read_coco
+    from mcpc_builder.synth import write_dataset
+    from mcpc_builder.synth.worlds import load_world
+    from pipelines.bench import lifting_oracle
+
+    root = write_dataset("coco", tmp_path / "coco", seed=5, n_images=30, config=load_world("dev"))
+    gt = load_ground_truth(root, "coco")
+    split = sorted(gt)[0]
+    table = read_coco(root / "annotations" / f"person_keypoints_{split}.json", split, root=root)
+    kp = np.asarray(table.keypoints, np.float64)
+    vis = np.asarray(table.visibility, np.uint8)
+    depth = depth_lookup(gt[split], np.asarray(table.source_ann_id))
+    cfg = PriorConfig()
+    res = lifting_oracle.diagnose(kp, vis, depth, cfg, 0.05)
+
+    labelled = (vis > 0) & np.isfinite(kp).all(-1)
+    kp_nan = np.where(labelled[..., None], kp, np.nan)
+    scale, _ = person_scale(kp_nan, labelled, cfg)
+    many = np.isfinite(scale) & (scale > 0) & (labelled.sum(1) >= lifting_oracle.MIN_JOINTS)
+    pairs = lifting(kp_nan[many], labelled[many], scale[many], cfg, vis[many])
+    assert res["persons"] == int(many.sum()) > 5
+    assert res["actual"]["labels"] == len(pairs.label) > 0
+    # the true torso hypothesis is one of the surviving ones nearly always: its bounds are
+    # inside the hull over all of them, so it labels at least as many pairs
+    assert res["oracle_torso"]["labels"] >= res["actual"]["labels"]
+    assert res["true_hypothesis_survives"] > 0.9
+    assert sum(res["surviving_torso_hypotheses"]) == res["persons"]
