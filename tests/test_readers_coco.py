@@ -545,6 +545,22 @@ def test_image_path_leaving_the_dataset_root_is_skipped_and_counted(tmp_path, na
     assert table.skipped["unsafe_image_path"] == 1
 
 
+def test_a_symlinked_image_in_the_image_folder_is_read(tmp_path):
+    # Decision: the annotation text can never leave the root (``..`` / absolute names are
+    # refused above), but a symlink the dataset's owner put in the image folder is followed, so
+    # image folders assembled from links to shared storage work.
+    path = _write_root(tmp_path, [_ann(1, 1), _ann(2, 2)])
+    store = tmp_path / "elsewhere"
+    store.mkdir()
+    (store / "real.jpg").write_bytes(_jpeg(100, 120))
+    linked = path.parent.parent / "val2017" / "000000000002.jpg"
+    linked.unlink()
+    linked.symlink_to(store / "real.jpg")
+    table = read_coco(path, "val2017")
+    assert table.source_ann_id.tolist() == [1, 2]
+    assert not {"bad_image", "missing_image", "unsafe_image_path"} & set(table.skipped)
+
+
 @pytest.mark.parametrize("content, reason", [(b"", "bad_image"), (b"garbage", "bad_image"),
                                              ("wrong_size", "image_size_mismatch")])
 def test_empty_corrupt_or_wrongly_sized_image_is_skipped_and_counted(tmp_path, content, reason):
