@@ -198,17 +198,43 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
+# Set by ``run_torchrun`` for its ranks: a file where they note the error lines already printed.
+RANK_ERRORS_ENV = "WSP_RANK_ERRORS"
+
+
+def _say(text: str) -> None:
+    """Print ``text`` to stderr; under ``run_torchrun`` with several ranks, once per run: ranks
+    that hit the same bad input (they read the same config and build) would each print the
+    same line. A line no other rank printed is always printed."""
+    path = os.environ.get(RANK_ERRORS_ENV)
+    if not path or int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        print(text, file=sys.stderr, flush=True)
+        return
+    import fcntl
+
+    try:
+        with open(path, "a+", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            if text in f.read().splitlines():
+                return
+            f.write(text + "\n")
+            f.flush()
+            print(text, file=sys.stderr, flush=True)
+    except OSError:  # the note file is gone or unwritable: print, never lose a line
+        print(text, file=sys.stderr, flush=True)
+
+
 def report(prog: str, err: BaseException) -> int:
     """Print the one line for ``err`` to stderr; the exit code to use."""
     if isinstance(err, KeyboardInterrupt):
-        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
     line = error_line(err)
     if line is not None:
-        print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
+        _say(f"{prog}: error: {line}")
         return EXIT_BAD_INPUT
-    print(f"{prog}: error: unexpected {_first_line(err)} (set {DEBUG_ENV}=1 for the traceback)",
-          file=sys.stderr, flush=True)
+    _say(f"{prog}: error: unexpected {_first_line(err)} (set {DEBUG_ENV}=1 for the traceback)")
     return EXIT_BUG
 
 
@@ -276,13 +302,17 @@ except Exception as err:
 
 def run_torchrun(prog: str, cmd: list[str]) -> int:
     """Run ``[python, -m, torch.distributed.run, *args]`` (``cmd``) and return its exit code,
-    with the launcher's own failure traceback replaced by the ranks' one-line errors: a rank
-    that exits 2 (bad input) makes this return 2."""
+    with the launcher's own failure traceback replaced by the ranks' one-line errors (a line
+    that several ranks hit is printed once): a rank that exits 2 (bad input) makes this
+    return 2."""
     import subprocess
+    import tempfile
 
     if cmd[1:3] != ["-m", "torch.distributed.run"]:
         raise ValueError(f"not a torchrun command: {cmd[:3]}")
-    return subprocess.call([cmd[0], "-c", _TORCHRUN, prog, *cmd[3:]])
+    with tempfile.NamedTemporaryFile(prefix="wsp-rank-errors-") as notes:
+        env = {**os.environ, RANK_ERRORS_ENV: notes.name}
+        return subprocess.call([cmd[0], "-c", _TORCHRUN, prog, *cmd[3:]], env=env)
 
 
 __all__ = ["ConfigError", "DataError", "UsageError", "cli_entry", "error_line", "reading",

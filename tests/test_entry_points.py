@@ -281,7 +281,8 @@ def test_torchrun_relaunch_reports_the_ranks_line_not_a_launcher_traceback(tmp_p
         "sys.exit(main())\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     env.pop("WSP_DEBUG", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+    # Two ranks hit the same bad input: the user sees its line once.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(script)]
     proc = subprocess.run([sys.executable, "-c", "import sys\nfrom mcpc_builder.errors import "
                            "run_torchrun\nsys.exit(run_torchrun('prog', sys.argv[1:]))", *cmd],
@@ -290,6 +291,24 @@ def test_torchrun_relaunch_reports_the_ranks_line_not_a_launcher_traceback(tmp_p
     assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr
     assert [l for l in proc.stderr.splitlines() if l.strip()] == [
         "prog: error: shard.parquet: rank input: cut short"]
+
+
+def test_ranks_print_a_line_once_per_run_and_every_other_line(tmp_path, monkeypatch, capsys):
+    from mcpc_builder import errors
+
+    notes = tmp_path / "notes"
+    notes.touch()
+    monkeypatch.setenv(errors.RANK_ERRORS_ENV, str(notes))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    same = errors.DataError("shard.parquet", "cut short", "rank input")
+    assert errors.report("prog", same) == 2      # rank 0
+    assert errors.report("prog", same) == 2      # rank 1, same line: not printed again
+    assert errors.report("prog", errors.DataError("other.parquet", "cut short")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "prog: error: shard.parquet: rank input: cut short", "prog: error: other.parquet: cut short"]
+    monkeypatch.setenv("WORLD_SIZE", "1")        # one process: always printed
+    errors.report("prog", same)
+    assert capsys.readouterr().err.count("shard.parquet") == 1
 
 
 class _BadItems:
