@@ -194,14 +194,4 @@ def save_config(cfg: Any, path: str | os.PathLike) -> Path:
 
 def replace(cfg: T, **changes: Any) -> T:
     """A copy of a (nested) config with dotted-path overrides: ``replace(c, **{"train.lr": 1e-4})``."""
-    top: dict[str, dict[str, Any]] = {}
-    flat: dict[str, Any] = {}
-    for key, value in changes.items():
-        head, _, rest = key.partition(".")
-        if rest:
-            top.setdefault(head, {})[rest] = value
-        else:
-            flat[head] = value
-    for head, sub in top.items():
-        flat[head] = replace(getattr(cfg, head), **sub)
-    return dataclasses.replace(cfg, **flat)
+    return config_io.replace_path(cfg, changes)
