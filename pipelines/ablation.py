@@ -21,6 +21,11 @@ the depth-order probe (``wsp_model.depth_probe``): the pre-trained networks' acc
 *unlabelled* same-person and cross-person pairs of held-out persons against true depth, next to
 an untrained network and the "higher in the image is closer" / "lower feet are closer" rules.
 
+With ``--dense-control`` a fourth arm, ``wsp_dense``, pre-trains exactly like ``wsp`` on a copy
+of the build whose training people carry DENSE ground-truth same-person labels
+(``pipelines.dense_control``): the upper bound of what better priors could give, to tell whether
+a missing gain is the labels' or the method's.
+
 Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results.md`` and
 ``OUT/ablation.png``.
 
@@ -182,7 +187,8 @@ def plot_ablation(doc: dict, path: Path) -> Path:
     arms = list(doc["arms"])
     fig = plt.figure(figsize=(13, 6.4))
     grid = fig.add_gridspec(2, 3)
-    colours = {"scratch": "tab:grey", "pretrain_2d": "tab:blue", "wsp": "tab:orange"}
+    colours = {"scratch": "tab:grey", "pretrain_2d": "tab:blue", "wsp": "tab:orange",
+               "wsp_dense": "tab:green"}
     for row, (metric, label) in enumerate((("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"))):
         for col, test in enumerate(TESTS):
             ax = fig.add_subplot(grid[row, col])
@@ -278,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out persons the depth-order probe scores (0: all)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="delete OUT's runs first")
+    parser.add_argument("--dense-control", action="store_true",
+                        help="add the wsp_dense arm: WSP on dense ground-truth same-person "
+                             "labels (a control, see pipelines/dense_control.py)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--replot", metavar="JSON", default=None,
                         help="only redraw OUT/ablation.png from an ablation.json")
@@ -308,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     out = Path(args.out)
     if args.fresh and out.exists():
-        for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc"]:
+        for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc",
+                  out / "mcpc-dense"]:
             if d.is_dir():
                 shutil.rmtree(d)
     data = out / "data"
@@ -332,6 +342,17 @@ def main(argv: list[str] | None = None) -> int:
                          "depth-order probe needs the embedded default build")
     tables = read_build(build_dir)
 
+    arm_names = ARMS + (("wsp_dense",) if args.dense_control else ())
+    dense_dir = None
+    if args.dense_control:
+        from pipelines.dense_control import densify
+        from wsp_model.config import PretrainConfig, load_config
+
+        splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
+        dense_dir = densify(build_dir, out / "mcpc-dense", truth, splits)
+        print(f"control: {dense_dir} = {build_dir} with dense ground-truth same-person labels "
+              f"for the {', '.join(splits)} people", flush=True)
+
     ft_cfg = load_finetune_config(args.config)
     timing: dict[str, float] = {}
     probes: list[dict] = []
@@ -339,9 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     pre_cfg = None
     for seed in args.seeds:
         models = {}
-        for arm in ("pretrain_2d", "wsp"):
+        for arm in [a for a in arm_names if a != "scratch"]:
             t1 = time.time()
-            pre_cfg, ckpt, result = pretrain_arm(arm, seed, build_dir, args, out)
+            pre_cfg, ckpt, result = pretrain_arm(arm, seed, dense_dir if arm == "wsp_dense"
+                                                 else build_dir, args, out)
             timing[f"pretrain-{arm}-seed{seed}"] = time.time() - t1
             print(f"seed {seed} {arm}: pre-trained {result.step} steps  "
                   + "  ".join(f"{k} {v:.3g}" for k, v in result.val_metrics.items()), flush=True)
@@ -359,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                           for k in ("same_person", "cross_person")), flush=True)
         del models
 
-    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": []} for t in TESTS} for arm in ARMS}
+    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": []} for t in TESTS} for arm in arm_names}
     curves: dict = {}
     calibration: dict = {}
     for seed in args.seeds:
@@ -372,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps is not None:
             overrides["train.max_steps"] = args.steps
         cfg = replace(ft_cfg, **overrides)
-        for arm in ARMS:
+        for arm in arm_names:
             start = "scratch" if arm == "scratch" else inits[(arm, seed)]
             if start == "scratch":
                 torch.manual_seed(seed)   # the scratch network's initialisation
@@ -414,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m pipelines.ablation " + " ".join(argv if argv is not None else sys.argv[1:]),
         "pretrain_config": to_dict(pre_cfg),
         "finetune_config": to_dict(cfg),
+        "dense_control": None if dense_dir is None else {
+            "build": str(dense_dir), "note": "wsp_dense: WSP pre-trained on this copy of the "
+            "build with dense ground-truth same-person labels for the training people",
+            "same_person_labels": {name: int((t.pair_a == t.pair_b).sum()) for name, t in
+                                   (("build", tables), ("dense", read_build(dense_dir)))}},
         "n_finetune_frames": len(train), "n_test_frames": {k: len(v) for k, v in tests.items()},
         "pretrain_persons": {"train": int(np.isin(tables.split, pre_cfg.data.train_splits).sum()),
                              "held_out": int(np.isin(tables.split, pre_cfg.data.val_splits).sum())},

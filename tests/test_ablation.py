@@ -37,7 +37,7 @@ def run(tmp_path_factory):
     rc = ablation.main(["--out", str(out), "--mcpc", str(build), "--seeds", "0", "1",
                         "--pretrain-config", str(base / "pre.yaml"), "--config",
                         str(base / "ft.yaml"), "--n-train", "4", "--n-test", "2",
-                        "--workers", "0", "--quiet"])
+                        "--workers", "0", "--quiet", "--dense-control"])
     assert rc == 0
     return out
 
@@ -46,7 +46,9 @@ def run(tmp_path_factory):
 def test_ablation_json_has_the_issue_schema_per_arm_test_and_seed(run):
     doc = json.loads((run / "ablation.json").read_text())
     assert doc["seeds"] == [0, 1]
-    assert set(doc["arms"]) == {"scratch", "pretrain_2d", "wsp"}
+    assert set(doc["arms"]) == {"scratch", "pretrain_2d", "wsp", "wsp_dense"}
+    dense = doc["dense_control"]["same_person_labels"]
+    assert dense["dense"] > dense["build"]
     for arm in doc["arms"].values():
         assert set(arm) == {"in_domain", "shifted"}
         for test in arm.values():
@@ -54,7 +56,7 @@ def test_ablation_json_has_the_issue_schema_per_arm_test_and_seed(run):
             assert all(np.isfinite(v) and v > 0 for v in test["mpjpe"] + test["pa_mpjpe"])
     for kind in ("same_person", "cross_person"):
         probe = doc["depth_order"][kind]
-        assert {"wsp", "pretrain_2d", "untrained", "higher_is_closer"} <= set(probe)
+        assert {"wsp", "wsp_dense", "pretrain_2d", "untrained", "higher_is_closer"} <= set(probe)
         assert all(0.0 <= v <= 1.0 for v in probe.values())
     assert doc["git"]["commit"] is None or len(doc["git"]["commit"]) == 40
     assert (run / "ablation.png").read_bytes()[:4] == b"\x89PNG"
@@ -115,3 +117,32 @@ def test_a_typed_mcpc_that_holds_no_build_is_an_error_and_generates_nothing(tmp_
     assert "MCPC build folder not found" in err[0] and str(typo) in err[0]
     assert not typo.exists()
     assert not list((tmp_path / "out").glob("pretrain-*"))
+
+
+def test_dense_control_relabels_only_training_people_within_person_from_true_depth(tmp_path):
+    from mcpc_builder.contract import read_manifest
+    from pipelines.dense_control import densify
+    from wsp_model.depth_probe import ground_truth_depths
+    from wsp_model.mcpc_data import read_build
+
+    build = write_tiny_build(tmp_path / "mcpc", ground_truth=True)
+    truth = ground_truth_depths(build.parent / "source")
+    dense = densify(build, tmp_path / "dense", truth, ("train",))
+    before, after = read_build(build), read_build(dense)   # both verify (checksums)
+    assert "control" in read_manifest(dense) and "control" not in read_manifest(build)
+
+    def rows(t, same, split):
+        keep = ((t.pair_a == t.pair_b) == same) & np.isin(t.split[t.pair_a], split)
+        return sorted(zip(t.pair_a[keep], t.joint_a[keep], t.pair_b[keep], t.joint_b[keep],
+                          t.label[keep]))
+
+    # cross-person labels and the held-out people's labels are untouched
+    assert rows(after, False, ["train", "val"]) == rows(before, False, ["train", "val"])
+    assert rows(after, True, ["val"]) == rows(before, True, ["val"])
+    # training people: every labelled joint pair 5 cm apart in truth, ordered by the truth
+    dense_rows = rows(after, True, ["train"])
+    assert len(dense_rows) > len(rows(before, True, ["train"]))
+    for a, ja, b, jb, label in dense_rows:
+        z = truth[int(after.source_ann_id[a])][:, 2]
+        assert abs(z[ja] - z[jb]) >= 0.05 and label == (1 if z[ja] < z[jb] else -1)
+        assert after.visibility[a, ja] > 0 and after.visibility[a, jb] > 0
