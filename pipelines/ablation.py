@@ -16,7 +16,9 @@ Data (all synthetic, from the embedded world of ``mcpc_builder.synth``):
                 1.2-1.9 m, 3-7 m away), as Human3.6M is to MCPC;
   tests         "in_domain": held-out studio frames; "shifted": the whole world (sitting,
                 lying, jumping, running; other heights, distances, focal lengths).
-Reports MPJPE / PA-MPJPE (mm, root-relative, ground-truth root depth) per arm x test x seed, and
+Reports MPJPE / PA-MPJPE (mm, root-relative, ground-truth root depth) per arm x test x seed, the
+within-person depth order of the fine-tuned 3D predictions (``metrics.depth_order``: joint pairs
+>= 5 cm apart in truth ordered right; it separates depth from the 2D error MPJPE mixes in), and
 the depth-order probe (``wsp_model.depth_probe``): the pre-trained networks' accuracy on
 *unlabelled* same-person and cross-person pairs of held-out persons against true depth, next to
 an untrained network and the "higher in the image is closer" / "lower feet are closer" rules.
@@ -231,16 +233,20 @@ def plot_ablation(doc: dict, path: Path) -> Path:
 
 
 def results_table(doc: dict) -> str:
-    lines = ["| arm | test | MPJPE (mm) per seed | mean | PA-MPJPE (mm) mean |",
-             "|---|---|---|---|---|"]
+    def order(r):   # fine-tuned 3D: within-person depth order (absent in older JSON)
+        v = r.get("depth_order")
+        return "-" if v is None or (isinstance(v, list) and not v) else f"{np.mean(v):.3f}"
+
+    lines = ["| arm | test | MPJPE (mm) per seed | mean | PA-MPJPE (mm) mean | "
+             "3D depth order mean |", "|---|---|---|---|---|---|"]
     for arm, per in doc["arms"].items():
         for test, r in per.items():
             seeds = ", ".join(f"{v:.1f}" for v in r["mpjpe"])
             lines.append(f"| {arm} | {test} | {seeds} | {np.mean(r['mpjpe']):.1f} | "
-                         f"{np.mean(r['pa_mpjpe']):.1f} |")
+                         f"{np.mean(r['pa_mpjpe']):.1f} | {order(r)} |")
     for test, r in doc.get("mean_pose", {}).items():
         lines.append(f"| mean training pose (no image) | {test} | - | {r['mpjpe']:.1f} | "
-                     f"{r['pa_mpjpe']:.1f} |")
+                     f"{r['pa_mpjpe']:.1f} | {order(r)} |")
     lines += ["", "| depth order (unlabelled pairs) | " + " | ".join(doc["depth_order"]["same_person"])
               + " |", "|---|" + "---|" * len(doc["depth_order"]["same_person"])]
     for kind in ("same_person", "cross_person"):
@@ -381,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                           for k in ("same_person", "cross_person")), flush=True)
         del models
 
-    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": []} for t in TESTS} for arm in arm_names}
+    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": [], "depth_order": []} for t in TESTS}
+                  for arm in arm_names}
     curves: dict = {}
     calibration: dict = {}
     for seed in args.seeds:
@@ -409,10 +416,11 @@ def main(argv: list[str] | None = None) -> int:
                 pred, gt = predict_records(model, recs, cfg.data, batch_size=32)
                 arms[arm][test]["mpjpe"].append(metrics.mpjpe(pred, gt, 0))
                 arms[arm][test]["pa_mpjpe"].append(metrics.pa_mpjpe(pred, gt))
+                arms[arm][test]["depth_order"].append(metrics.depth_order(pred, gt))
             curves[f"{arm}-seed{seed}"] = _val_curve(run_dir)
             print(f"seed {seed} {arm}: " + "  ".join(
                 f"{t} MPJPE {arms[arm][t]['mpjpe'][-1]:.1f} PA {arms[arm][t]['pa_mpjpe'][-1]:.1f}"
-                for t in TESTS), flush=True)
+                f" depth order {arms[arm][t]['depth_order'][-1]:.3f}" for t in TESTS), flush=True)
             del model
 
     # Reference: the mean root-relative training pose for every frame (no image used).
@@ -421,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     for test, recs in tests.items():
         gt = (recs.joints_cam - recs.joints_cam[:, :1]).astype(np.float64)
         pred = np.broadcast_to(mean_pose, gt.shape).copy()
-        mean_ref[test] = {"mpjpe": metrics.mpjpe(pred, gt, 0), "pa_mpjpe": metrics.pa_mpjpe(pred, gt)}
+        mean_ref[test] = {"mpjpe": metrics.mpjpe(pred, gt, 0), "pa_mpjpe": metrics.pa_mpjpe(pred, gt),
+                          "depth_order": metrics.depth_order(pred, gt)}
 
     names = list(probes[0]["same_person"])
     depth_order = {kind: {n: float(np.mean([p[kind][n] for p in probes])) for n in names}

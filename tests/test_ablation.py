@@ -54,6 +54,8 @@ def test_ablation_json_has_the_issue_schema_per_arm_test_and_seed(run):
         for test in arm.values():
             assert len(test["mpjpe"]) == 2 and len(test["pa_mpjpe"]) == 2
             assert all(np.isfinite(v) and v > 0 for v in test["mpjpe"] + test["pa_mpjpe"])
+            assert len(test["depth_order"]) == 2
+            assert all(0.0 <= v <= 1.0 for v in test["depth_order"])
     for kind in ("same_person", "cross_person"):
         probe = doc["depth_order"][kind]
         assert {"wsp", "wsp_dense", "pretrain_2d", "untrained", "higher_is_closer"} <= set(probe)

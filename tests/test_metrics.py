@@ -117,3 +117,17 @@ def test_summarize_3dhp_root_relative_pck_auc_mpjpe():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         metrics.mpjpe(np.zeros((1, 17, 3)), np.zeros((1, 16, 3)))
+
+
+def test_depth_order_counts_pairs_apart_in_truth_ordered_the_same_way():
+    gt = np.array([[[0, 0, 0.0], [0, 0, 100.0], [0, 0, 120.0]]])   # pairs: 100, 120, 20 mm
+    same = metrics.depth_order(gt.copy(), gt)
+    assert same == 1.0
+    flipped = gt.copy()
+    flipped[..., 2] *= -1
+    assert metrics.depth_order(flipped, gt) == 0.0
+    # (0,1) right, (0,2) wrong; (1,2) is 20 mm apart and not counted
+    pred = np.array([[[0, 0, 0.0], [0, 0, 50.0], [0, 0, -10.0]]])
+    assert metrics.depth_order(pred, gt) == 0.5
+    # a flat prediction orders nothing (ties are wrong)
+    assert metrics.depth_order(np.zeros_like(gt), gt) == 0.0

@@ -122,6 +122,19 @@ def n_mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = 0) -> float:
     return float(n_mpjpe_errors(pred, gt, root).mean())
 
 
+def depth_order(pred: np.ndarray, gt: np.ndarray, min_gap: float = 50.0) -> float:
+    """Share of a pose's joint pairs whose true depths differ by at least ``min_gap`` (mm) that
+    the prediction orders the same way (ties count wrong): the within-person depth order of a
+    3D prediction, which MPJPE mixes with 2D error. pred, gt: (N, J, 3), z = depth."""
+    pred, gt = _check(pred, gt)
+    a, b = np.triu_indices(gt.shape[1], 1)
+    true = gt[:, a, 2] - gt[:, b, 2]
+    mask = np.abs(true) >= min_gap
+    if not mask.any():
+        return float("nan")
+    return float((np.sign(pred[:, a, 2] - pred[:, b, 2])[mask] == np.sign(true[mask])).mean())
+
+
 def pck(errors: np.ndarray, threshold: float = PCK_THRESHOLD_MM,
         joints: Sequence[int] | None = None) -> float:
     """Percentage of joints with error strictly below ``threshold``.
