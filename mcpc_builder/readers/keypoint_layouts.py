@@ -62,6 +62,17 @@ def _same(names) -> dict:
     return {n: n for n in names}
 
 
+# Human3.6M-17 after its root joint, with the neck between thorax and head; the spine joint
+# (between pelvis and thorax, not a midpoint of MCPC joints) has no MCPC-21 counterpart.
+_H36M_AFTER_ROOT = ("right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot",
+                    "spine", "thorax", "head", "left_shoulder", "left_elbow", "left_wrist",
+                    "right_shoulder", "right_elbow", "right_wrist")
+_H36M_TO_MCPC = {**_same(("right_hip", "right_knee", "left_hip", "left_knee", "thorax",
+                          "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
+                          "right_elbow", "right_wrist")),
+                 "right_foot": "right_ankle", "left_foot": "left_ankle", "head": "head_top"}
+
+
 LAYOUTS: tuple[KeypointLayout, ...] = (
     KeypointLayout("coco17", COCO17_NAMES, _same(COCO17_NAMES)),
     KeypointLayout("crowdpose14", _LIMBS12 + ("head", "neck"),
@@ -74,28 +85,10 @@ LAYOUTS: tuple[KeypointLayout, ...] = (
                                               "right_big_toe", "left_small_toe",
                                               "right_small_toe", "left_heel", "right_heel"),
                    {**_same(COCO17_NAMES), "head": "head_top", "hip": "pelvis"}),
-    KeypointLayout("h36m17", ("root", "right_hip", "right_knee", "right_foot", "left_hip",
-                              "left_knee", "left_foot", "spine", "thorax", "neck_base", "head",
-                              "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
-                              "right_elbow", "right_wrist"),
-                   {"root": "pelvis", "right_hip": "right_hip", "right_knee": "right_knee",
-                    "right_foot": "right_ankle", "left_hip": "left_hip", "left_knee": "left_knee",
-                    "left_foot": "left_ankle", "thorax": "thorax", "neck_base": "upper_neck",
-                    "head": "head_top", "left_shoulder": "left_shoulder",
-                    "left_elbow": "left_elbow", "left_wrist": "left_wrist",
-                    "right_shoulder": "right_shoulder", "right_elbow": "right_elbow",
-                    "right_wrist": "right_wrist"}),
-    KeypointLayout("h36m17", ("hip", "right_hip", "right_knee", "right_foot", "left_hip",
-                              "left_knee", "left_foot", "spine", "thorax", "neck_nose", "head",
-                              "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
-                              "right_elbow", "right_wrist"),
-                   {"hip": "pelvis", "right_hip": "right_hip", "right_knee": "right_knee",
-                    "right_foot": "right_ankle", "left_hip": "left_hip", "left_knee": "left_knee",
-                    "left_foot": "left_ankle", "thorax": "thorax", "neck_nose": "upper_neck",
-                    "head": "head_top", "left_shoulder": "left_shoulder",
-                    "left_elbow": "left_elbow", "left_wrist": "left_wrist",
-                    "right_shoulder": "right_shoulder", "right_elbow": "right_elbow",
-                    "right_wrist": "right_wrist"}),
+    # Human3.6M-17 written as COCO: two naming conventions of one layout (root / neck).
+    *(KeypointLayout("h36m17", (root,) + _H36M_AFTER_ROOT[:8] + (neck,) + _H36M_AFTER_ROOT[8:],
+                     {root: "pelvis", neck: "upper_neck", **_H36M_TO_MCPC})
+      for root, neck in (("root", "neck_base"), ("hip", "neck_nose"))),
 )
 KNOWN = ", ".join(sorted({lay.name for lay in LAYOUTS}))
 
