@@ -3,7 +3,8 @@
 Images are small JPEGs (cv2) with each person drawn as a stick figure; persons / pairs shards use
 the real Parquet schemas and the manifest records the schema version and the source root, as
 ``mcpc_builder.build`` does. Pair labels come from a made-up depth per joint (``joint_depth``), so
-tests can check orders. Everything is deterministic for a given ``seed``.
+tests can check orders. Everything is deterministic for a given ``seed``. Also the tests' shared
+check of a one-line CLI error (``one_error_line``).
 """
 
 from __future__ import annotations
@@ -124,3 +125,13 @@ def write_tiny_build(out: Path, n_images: int = 6, image_size: tuple[int, int] =
                 "shards": entries}
     (build / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     return build
+
+
+def one_error_line(capsys, prog: str) -> str:
+    """The single stderr line (asserted single, prefixed and traceback-free), without prefix."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    return lines[0][len(f"{prog}: error: "):]

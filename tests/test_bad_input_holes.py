@@ -10,20 +10,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mcpc_fixture import write_tiny_build  # noqa: E402
+from mcpc_fixture import one_error_line, write_tiny_build  # noqa: E402
 
 from mcpc_builder import cli as mcpc_cli  # noqa: E402
 from mcpc_builder.contract import file_sha256  # noqa: E402
-
-
-def one_error_line(capsys, prog: str) -> str:
-    """The single stderr line (asserted single, prefixed and traceback-free), without prefix."""
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    return lines[0][len(f"{prog}: error: "):]
 
 
 @pytest.fixture(scope="module")

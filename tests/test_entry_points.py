@@ -20,6 +20,7 @@ import yaml
 
 from mcpc_builder import errors
 from mcpc_builder.errors import ConfigError, DataError, UsageError, cli_entry
+from mcpc_fixture import one_error_line
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,16 +40,6 @@ ENTRY_POINTS = [
 @pytest.fixture(autouse=True)
 def no_debug(monkeypatch):
     monkeypatch.delenv("WSP_DEBUG", raising=False)
-
-
-def one_error_line(capsys, prog: str) -> str:
-    """The single stderr line (asserted single, prefixed and traceback-free), without prefix."""
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    return lines[0][len(f"{prog}: error: "):]
 
 
 def failing(exc: BaseException):
