@@ -26,10 +26,9 @@ from mcpc_builder import atomic
 from mcpc_builder.errors import DataError, cli_entry
 from wsp_model.cli import add_arguments, config_from_args, relaunch_under_torchrun, under_launcher
 from wsp_model.config import PretrainConfig
-from wsp_model.engine import load_checkpoint
 from wsp_model.depth_probe import depth_order_accuracy, ground_truth_depths
 from wsp_model.mcpc_data import read_build, read_manifest, source_roots
-from wsp_model.model import build_pose_net
+from wsp_model.model import build_pose_net, load_model
 from wsp_model.pretrain import pretrain
 
 DEFAULT_MCPC = "out/mcpc-default"
@@ -66,12 +65,9 @@ def evaluate_unlabelled(build_dir: Path, cfg: PretrainConfig, run_dir: Path,
         return None
     truth = ground_truth_depths(roots["coco"])
     tables = read_build(build_dir)
-    models = {}
-    for name in ("trained", "initial"):
-        torch.manual_seed(cfg.train.seed)
-        models[name] = build_pose_net(cfg.model)
-        if name == "trained":
-            models[name].load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    trained = load_model(run_dir / "checkpoint.pt")[0]
+    torch.manual_seed(cfg.train.seed)   # the network at initialisation, as training began
+    models = {"trained": trained, "initial": build_pose_net(cfg.model)}
     out = {split_name: depth_order_accuracy(tables, cfg.data, truth, splits, models,
                                             max_persons=max_persons, labelled_too=True)
            for split_name, splits in (("val", cfg.data.val_splits),

@@ -46,6 +46,14 @@ def ground_truth_depths(root: str | Path) -> dict[int, np.ndarray]:
     return table
 
 
+def _pair_keys(row_a, joint_a, row_b, joint_b, num_joints: int, num_rows: int) -> np.ndarray:
+    """(K,) int64 key of each unordered keypoint pair (person row, joint) x 2: equal for (a, b)
+    and (b, a), so pairs are looked up in one sorted array instead of a Python set per pair."""
+    ka = np.asarray(row_a, np.int64) * num_joints + np.asarray(joint_a, np.int64)
+    kb = np.asarray(row_b, np.int64) * num_joints + np.asarray(joint_b, np.int64)
+    return np.minimum(ka, kb) * (num_rows * num_joints) + np.maximum(ka, kb)
+
+
 def _score(pred_i: np.ndarray, pred_k: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """1 where the predicted order (smaller = closer) matches sign(gap), 0.5 on ties or where a
     predictor abstains (NaN), else 0."""
@@ -77,11 +85,15 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
         (+ the two ``labelled_*`` kinds with ``labelled_too``)
     """
     ds = McpcDataset(tables, cfg, splits, augment=False)
-    labelled = set()
-    for a, ja, b, jb in zip(tables.pair_a, tables.joint_a, tables.pair_b, tables.joint_b):
-        labelled.add(frozenset(((int(a), int(ja)), (int(b), int(jb)))))
-    has_truth = np.array([s == "coco" and int(i) in truth
-                          for s, i in zip(tables.source, tables.source_ann_id)], dtype=bool)
+    num_joints = tables.keypoints.shape[1]
+    labelled = np.unique(_pair_keys(np.asarray(tables.pair_a), np.asarray(tables.joint_a),
+                                    np.asarray(tables.pair_b), np.asarray(tables.joint_b),
+                                    num_joints, len(tables.keypoints)))
+    has_truth = (np.asarray(tables.source) == "coco") & np.isin(
+        np.asarray(tables.source_ann_id, np.int64), np.fromiter(truth, np.int64, len(truth)))
+    # The rows of each image, once (not a scan of every person per crop centre).
+    by_image = np.argsort(tables.image_id, kind="stable")
+    image_sorted = np.asarray(tables.image_id)[by_image]
     keep = [i for i, r in enumerate(ds.rows) if has_truth[r]]
     keep = keep[:max_persons] if max_persons else keep
     names = list(models) + list(RULES)
@@ -97,7 +109,9 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
         points, owners = [], []
         for s in samples:   # every labelled joint of every person with truth inside the crop
             row = int(s["person_row"])
-            rows = np.flatnonzero((tables.image_id == tables.image_id[row]) & has_truth)
+            same = by_image[np.searchsorted(image_sorted, tables.image_id[row]):
+                            np.searchsorted(image_sorted, tables.image_id[row], "right")]
+            rows = same[has_truth[same]]
             kp = tables.keypoints[rows] @ s["affine"][:, :2].T + s["affine"][:, 2]   # (n, 21, 2)
             ok = (tables.visibility[rows] > 0) & np.isfinite(kp).all(-1) & \
                 (kp >= 0).all(-1) & (kp <= S - 1).all(-1)
@@ -131,9 +145,10 @@ def depth_order_accuracy(tables: McpcTables, cfg: DataConfig, truth: dict[int, n
             i, k = np.nonzero(valid)
             if not len(i):
                 continue
-            seen = np.array([frozenset(((int(prow[a]), int(pjoint[a])), (int(prow[c]),
-                                                                          int(pjoint[c]))))
-                             in labelled for a, c in zip(i, k)], dtype=bool)
+            keys = _pair_keys(prow[i], pjoint[i], prow[k], pjoint[k], num_joints,
+                              len(tables.keypoints))
+            pos = np.minimum(np.searchsorted(labelled, keys), max(len(labelled) - 1, 0))
+            seen = (labelled[pos] == keys) if len(labelled) else np.zeros(len(keys), bool)
             kind = np.where(prow[k] == row, "same_person", "cross_person").astype(object)
             kind[seen] = "labelled_" + kind[seen]
             rule_pred = {"higher_is_closer": pts[b, :n, 1].astype(np.float64),
