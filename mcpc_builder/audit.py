@@ -316,9 +316,8 @@ def _score_build(build_dir: Path, gts: dict, keys: dict, tolerance: float
             ann = persons.source_ann_id.to_numpy()[sel]
             depth[sel] = depth_lookup(gts[src][key], ann)
             family[sel] = person_groups(gts[src][key], ann)
-    labelled_mask = np.zeros(depth.shape, bool)
-    for i, v in enumerate(persons.visibility):
-        labelled_mask[i] = np.asarray(v) > 0
+    labelled_mask = (np.stack(persons.visibility.to_numpy()) > 0) if n else np.zeros(depth.shape,
+                                                                                      bool)
     labelled = labelled_mask.sum(1)
     ra = row_of[pairs.person_a.to_numpy()]
     rb = row_of[pairs.person_b.to_numpy()]
