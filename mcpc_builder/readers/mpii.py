@@ -66,10 +66,13 @@ def _finish(path: Path, split: str, *, reason: np.ndarray, image_name: list, ann
     n = len(ann_id)
     width = np.full(n, np.nan)
     height = np.full(n, np.nan)
-    live_names = [image_name[i] for i in np.flatnonzero(reason == KEEP)]
-    unsafe = unsafe_image_names(live_names)
-    reason[np.flatnonzero(reason == KEEP)[unsafe]] = REASON_CODE["unsafe_image_path"]
-    names = sorted({image_name[i] for i in np.flatnonzero(reason == KEEP)})
+    live = np.flatnonzero(reason == KEEP)
+    live_names = [image_name[i] for i in live]
+    distinct = sorted(set(live_names))      # each image's name is checked once, not per person
+    unsafe = dict(zip(distinct, unsafe_image_names(distinct).tolist()))
+    reason[live[np.array([unsafe[name] for name in live_names], bool)]] = \
+        REASON_CODE["unsafe_image_path"]
+    names = [name for name in distinct if not unsafe[name]]
     if names and not image_dir.is_dir():
         raise DataError(image_dir, "image folder not found: MPII files hold no image sizes, so "
                                    "the reader takes them from the images")
