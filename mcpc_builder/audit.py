@@ -201,8 +201,7 @@ def audit(out, n_images: int = 600, seed: int = 7, config: PriorConfig | None = 
     from dataclasses import replace
 
     from . import build as build_mod
-    from .readers import discover, read_source
-    from .readers.coco import read_coco
+    from .readers import discover
     from .synth import write_dataset
     from .synth.worlds import load_world
 
@@ -227,8 +226,7 @@ def audit(out, n_images: int = 600, seed: int = 7, config: PriorConfig | None = 
         gts = {src: load_ground_truth(root, src) for src, root in roots.items()}
         keys = {(src, split): ground_truth_key(src, split, ann)
                 for src, root in roots.items() for split, ann, _ in discover(src, root)}
-        per_rule, mix = _score_rules(roots, gts, config, tolerance, read_coco, read_source,
-                                     discover)
+        per_rule, mix = _score_rules(roots, gts, keys, config, tolerance)
         overall, groups, curve = _score_build(build_dir, gts, keys, tolerance)
     finally:
         if tmp is not None:
@@ -264,15 +262,17 @@ def audit(out, n_images: int = 600, seed: int = 7, config: PriorConfig | None = 
     return figures
 
 
-def _score_rules(roots, gts, config, tolerance, read_coco, read_source, discover):
-    """Every rule on its own (enabled or not), same-person and cross-person, over all sources."""
+def _score_rules(roots, gts, keys, config, tolerance):
+    """Every rule on its own (enabled or not), same-person and cross-person, over all sources;
+    ``keys``: (source, split) -> its ``gts`` key."""
+    from .readers import discover, read_source
+
     raw: dict[str, list] = {r: [] for r in RULE_NAMES}
     joints_all, mix_pose, mix_people, offset = [], Counter(), Counter(), 0
     for src, root in roots.items():
         for split, ann_file, image_dir in discover(src, root):
-            table = read_coco(ann_file, split, image_dir, root=root) if src == "coco" \
-                else read_source(src, split, ann_file, image_dir, root=root)
-            gt = gts[src][ground_truth_key(src, split, ann_file)]
+            table = read_source(src, split, ann_file, image_dir, root=root)
+            gt = gts[src][keys[(src, split)]]
             depth = depth_lookup(gt, table.source_ann_id)
             res = apply_priors(table, config, evaluate_disabled=True)
             for rule, pairs in res.raw.items():
