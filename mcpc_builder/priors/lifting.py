@@ -213,7 +213,7 @@ def _vec3(vec2: np.ndarray, dz: np.ndarray) -> np.ndarray:
 
 
 def _torso_keep(vec, mid, signs, known, config):
-    """(N, T) bool torso hypotheses within joint limits, and their 3D left / up / forward axes."""
+    """(N, T) bool torso hypotheses within joint limits, and their 3D left / forward axes."""
     cfg = config.lifting
     hb, wb, ub = BONE["hip_line"], BONE["shoulder_line"], BONE["spine"]
     dz = signs[None] * mid[:, None, [hb, wb, ub]]  # (N, T, 3)
@@ -231,7 +231,7 @@ def _torso_keep(vec, mid, signs, known, config):
     keep &= ~known[:, None, ub] | (across <= cfg.max_torso_skew_cos)
     # A person facing f: left = up x f, so f = left x up (camera x right, y down, z forward).
     fwd = _unit(np.cross(left, up_u))
-    return keep, left, up_u, fwd
+    return keep, left, fwd
 
 
 # Groups whose joint limits are checked at the corners of the bones' magnitude intervals as well
@@ -288,7 +288,7 @@ def _by_sign(two: np.ndarray, signs_of_bone: np.ndarray) -> np.ndarray:
     return two[:, :, _sign_index(signs_of_bone)]
 
 
-def _chain_keep(name, vec, mid, signs, known, left, up, fwd, config, d_lo=None, d_hi=None):
+def _chain_keep(name, vec, mid, signs, known, left, fwd, config, d_lo=None, d_hi=None):
     """Chain sign combos within joint limits under each torso hypothesis, factored: combo k
     survives torso hypothesis t iff ``base[n, k] & per_t[n, t, group[k]]``.
 
@@ -381,8 +381,7 @@ def hidden_side(visibility: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
-                per_hypothesis: bool = False, visibility: np.ndarray | None = None,
-                candidates: np.ndarray | None = None
+                per_hypothesis: bool = False, visibility: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
 
@@ -395,8 +394,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
 
     Arguments:
         keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite);
-        visibility: (N, 21) uint8 flags or None;
-        candidates: (N, P) bool pairs to bound (default all); the others get (-inf, inf).
+        visibility: (N, 21) uint8 flags or None.
     Returns:
         lo, hi: (N, P) pixels; hypotheses: (N,) int surviving torso hypotheses (>= 1). With
         ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
@@ -415,7 +413,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     rad = np.maximum(d_hi - nom, nom - d_lo)
     tsigns = _signs(3)
     tb = [BONE[b] for b in GROUPS["torso"]]
-    keep_t, left, up, fwd = _torso_keep(vec, mid, tsigns, known, config)
+    keep_t, left, fwd = _torso_keep(vec, mid, tsigns, known, config)
     side = hidden_side(visibility if cfg.use_visibility else None, n)
     keep_t &= (side[:, None, tb] * tsigns[None] >= 0).all(-1)
     # Limits that no lift meets say the keypoints (or the ranges) are off for this person, not
@@ -433,7 +431,7 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             continue
         bi = [BONE[b] for b in bones]
         signs = group_signs(name)
-        base, per_t, group = _chain_keep(name, vec, mid, signs, known, left, up, fwd, config,
+        base, per_t, group = _chain_keep(name, vec, mid, signs, known, left, fwd, config,
                                          d_lo, d_hi)
         base &= (side[:, None, bi] * signs[None] >= 0).all(-1)
         keep = base[:, None] & per_t[:, :, group]  # (N, T, K)
@@ -500,9 +498,6 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
     lo[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_lo, np.inf).min(0).T
     hi[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_hi, -np.inf).max(0).T
     r = cfg.spread * np.sqrt((rad ** 2) @ PAIR_COEF2.T)  # (N, P)
-    if candidates is not None:
-        lo = np.where(candidates, lo, -np.inf)
-        hi = np.where(candidates, hi, np.inf)
     return lo - r, hi + r, keep_t.sum(1)
 
 
@@ -521,10 +516,10 @@ def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
     for start in range(0, len(rows_all), cfg.batch):
         rows = rows_all[start:start + cfg.batch]
         h = scale[rows].astype(np.float64)
-        lo, hi, hyp = pair_bounds(keypoints[rows].astype(np.float64), h, config,
+        lo, hi, _ = pair_bounds(keypoints[rows].astype(np.float64), h, config,
                                   visibility=None if visibility is None else visibility[rows])
         margin_px = cfg.min_margin * h[:, None]
-        ok = labelled[rows][:, PAIR_A] & labelled[rows][:, PAIR_B] & (hyp > 0)[:, None]
+        ok = labelled[rows][:, PAIR_A] & labelled[rows][:, PAIR_B]  # >= 1 lift always survives
         closer = ok & (hi < -margin_px)  # z_a - z_b < 0 in every lift: a closer
         farther = ok & (lo > margin_px)
         r, p = np.nonzero(closer | farther)
