@@ -47,9 +47,8 @@ def true_torso_hypothesis(depth: np.ndarray) -> np.ndarray:
         depth[:, j["left_shoulder"]] - depth[:, j["right_shoulder"]],
         0.5 * (depth[:, j["left_shoulder"]] + depth[:, j["right_shoulder"]])
         - 0.5 * (depth[:, j["left_hip"]] + depth[:, j["right_hip"]])], axis=1))
-    signs[signs == 0] = 1.0
-    table = lifting._signs(3)
-    return np.array([int(np.flatnonzero((table == s).all(1))[0]) for s in signs], np.int64)
+    # ``_signs(3)`` lists (+, -) products in binary order: a "-" in place k adds 2^(2 - k).
+    return ((signs < 0) @ np.array([4, 2, 1])).astype(np.int64)
 
 
 def labels_from_bounds(lo: np.ndarray, hi: np.ndarray, both_labelled: np.ndarray,
