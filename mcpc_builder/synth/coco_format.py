@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import atomic
-from ..contract import write_ground_truth
+from ..contract import ground_truth_path, write_ground_truth
 from ..joints import BODY_POINTS, COCO17, MCPC21
 from .render import render_scene
 from .annotator import AnnotatorConfig, annotate
@@ -167,7 +167,7 @@ def write(out_dir: Path, seed: int, n_images: int = 240, config: WorldConfig = W
         doc = {"info": INFO, "licenses": LICENSES, "images": images, "annotations": annotations,
                "categories": [coco_category()]}
         _write_json(out_dir / "annotations" / f"person_keypoints_{split}.json", doc)
-        _write_ground_truth(out_dir / "ground_truth" / f"person_keypoints_{split}.npz", gt, cams)
+        _write_ground_truth(ground_truth_path(out_dir, f"person_keypoints_{split}"), gt, cams)
     bar.close()
     return out_dir
 
@@ -272,11 +272,6 @@ def _write_ground_truth(path: Path, gt: dict, cams: dict) -> None:
         "image_height": np.asarray(cams["height"], np.int32),
     }
     write_ground_truth(path, arrays)
-
-
-def save_npz(path: Path, arrays: dict) -> None:
-    """np.savez to a temp name, then rename."""
-    atomic.save_npz(path, **arrays)
 
 
 def _write_json(path: Path, doc) -> None:

@@ -26,9 +26,9 @@ import scipy.io
 from tqdm import tqdm
 
 from .. import atomic
-from ..contract import write_ground_truth
+from ..contract import ground_truth_path, write_ground_truth
 from ..joints import BODY_POINTS, MCPC21, MPII16
-from .coco_format import _write_jpeg, save_npz
+from .coco_format import _write_jpeg
 from .render import render_scene
 from .annotator import annotate
 from .camera import project_camera
@@ -198,8 +198,8 @@ def write(out_dir: Path, seed: int, n_images: int = 160, config: WorldConfig = W
     for split in ("train", "valid"):
         path = out_dir / "annot" / f"{split}.json"
         atomic.write_bytes(path, json.dumps(json_lists[split]).encode())
-        _save_gt(out_dir / "ground_truth" / f"{split}.npz", gt[split], cams)
-    _save_gt(out_dir / "ground_truth" / "mat.npz", gt["mat"], cams)
+        _save_gt(ground_truth_path(out_dir, split), gt[split], cams)
+    _save_gt(ground_truth_path(out_dir, "mat"), gt["mat"], cams)
     return out_dir
 
 
