@@ -406,10 +406,18 @@ def prepare_shard(item: tuple[Path, ShardJob, PriorConfig]) -> PreparedShard:
     out, job, config = item
     result = apply_priors(job.table, config, keep_raw=False)
     parts = result.parts
-    kept = [sum(int(np.count_nonzero(p.rule == r)) for p in parts) for r in range(len(RULE_NAMES))]
-    kept_same = [sum(int(np.count_nonzero((p.rule == r) & (p.person_a == p.person_b)))
-                     for p in parts) for r in range(len(RULE_NAMES))]
-    balance = [sum(int(np.count_nonzero(p.label == v)) for p in parts) for v in (1, 0, -1)]
+    # One counting pass per part (not one per rule and per label value).
+    n_rules = len(RULE_NAMES)
+    kept = np.zeros(n_rules, np.int64)
+    kept_same = np.zeros(n_rules, np.int64)
+    by_label = np.zeros(3, np.int64)                      # label -1, 0, +1
+    for p in parts:
+        rule = p.rule.astype(np.intp)
+        kept += np.bincount(rule, minlength=n_rules)
+        kept_same += np.bincount(rule[p.person_a == p.person_b], minlength=n_rules)
+        by_label += np.bincount(p.label.astype(np.intp) + 1, minlength=3)
+    kept, kept_same = kept.tolist(), kept_same.tolist()
+    balance = by_label[::-1].tolist()                     # +1, 0, -1
     labelled = _count_labelled(len(job.table), [p.person_a for p in parts] +
                                [p.person_b for p in parts])
     persons = writer.persons_arrow(job.table, job.person_id, job.image_id, result.scale,
