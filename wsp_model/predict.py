@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     check_focal(args.focal)
     if args.bbox is not None:
         parse_bbox(args.bbox)  # before the checkpoint is read; the image bounds once it is
-    from .checkpoint import CheckpointError, load_checkpoint
+    from .checkpoint import CheckpointError
     from .head3d import load_finetuned
     from .provenance import checkpoint_training_data
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bbox = None if args.bbox is None else parse_bbox(args.bbox, (image.shape[1], image.shape[0]))
     try:
-        model, meta = load_finetuned(load_checkpoint(ckpt))
+        model, meta = load_finetuned(ckpt)
     except (CheckpointError, ValueError) as err:
         print(f"wsp-predict: error: {err}", file=sys.stderr)
         return 2
