@@ -23,6 +23,24 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
 
 
+def temp_glob(path: Path) -> str:
+    """Glob pattern (in ``path``'s folder) of the temporaries of writes of ``path``."""
+    return f".{Path(path).name}.*{TMP_SUFFIX}"
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Whether file name ``name`` is a temporary of a write of file name ``target``."""
+    return name.startswith(f".{target}.") and name.endswith(TMP_SUFFIX)
+
+
+def temp_target(name: str) -> str | None:
+    """The file name a ``temp_path`` name was writing, or None for any other name."""
+    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+        return None
+    stem, _, pid = name[1:-len(TMP_SUFFIX)].rpartition(".")
+    return stem if stem and pid.isdigit() else None
+
+
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """``with replacing(path) as tmp:`` write ``tmp``; on success it is renamed onto ``path``.

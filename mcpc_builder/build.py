@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, contract, writer
+from . import __version__, atomic, contract, writer
 from .contract import MANIFEST_NAME, PARTIAL_NAME, SCHEMA_VERSION
 from .errors import DataError
 from .persons import PersonTable
@@ -264,7 +264,7 @@ def remove_recorded(out: Path, files: list[str]) -> int:
     removed = 0
     for rel in files:
         path = out / rel
-        candidates = [path] + sorted(path.parent.glob(f".{path.name}.*{writer.TMP_SUFFIX}"))
+        candidates = [path] + sorted(path.parent.glob(atomic.temp_glob(path)))
         for p in candidates:
             if p.is_file():
                 p.unlink()
@@ -285,8 +285,7 @@ def prepare_out(out: Path, identity: str, overwrite: bool) -> None:
     for folder in (contract.PERSONS_DIR, contract.PAIRS_DIR):
         for p in sorted((out / folder).glob("*")) if (out / folder).is_dir() else []:
             rel = f"{folder}/{p.name}"
-            ours = rel in known or any(p.name.startswith(f".{Path(f).name}.") and
-                                       p.name.endswith(writer.TMP_SUFFIX) for f in known)
+            ours = rel in known or any(atomic.is_temp_of(p.name, Path(f).name) for f in known)
             if not ours:
                 raise DataError(p, "file in the build folder that no build recorded; move it "
                                    "away (mcpc-build never deletes files it did not write)")

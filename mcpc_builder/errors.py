@@ -28,7 +28,6 @@ import contextlib
 import errno
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 
@@ -104,14 +103,15 @@ def _os_error_line(err: OSError) -> str | None:
     return f"{where}: {what}"
 
 
-_ATOMIC_TEMP = re.compile(r"^\.(?P<name>.+)\.\d+\.tmp$")  # mcpc_builder.atomic.temp_path
 
 
 def _user_path(path: str) -> str:
     """``dir/x.json`` for the temporary sibling ``dir/.x.json.<pid>.tmp`` of an atomic write."""
+    from .atomic import temp_target
+
     head, tail = os.path.split(path)
-    found = _ATOMIC_TEMP.match(tail)
-    return os.path.join(head, found.group("name")) if found else path
+    target = temp_target(tail)
+    return os.path.join(head, target) if target else path
 
 
 def _yaml_line(err: Exception) -> str:

@@ -15,13 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import atomic
-from .atomic import TMP_SUFFIX
 from .persons import PersonTable
 from .priors import Pairs
 from .priors.config import RULE_NAMES
 from .contract import PAIRS_SCHEMA, PAIRS_SHARD, PERSONS_SCHEMA, PERSONS_SHARD, file_sha256
 
-__all__ = ["TMP_SUFFIX", "file_sha256", "persons_arrow", "pairs_arrow", "write_shard",
+__all__ = ["file_sha256", "persons_arrow", "pairs_arrow", "write_shard",
            "write_json", "write_parquet"]
 
 
