@@ -213,11 +213,21 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
     # Torso: a chest (wide at the shoulders) over an abdomen/pelvis, each turning with its
     # part of the spine.
     L = shape.torso
+    body = _body_parts(p, shape, L, p[J["spine"]] + R_chest @ (up * 0.18 * L), R_chest,
+                       p[J["pelvis"]] + R_lower @ (up * 0.27 * L), R_lower, head_centre, R_head,
+                       semi, feet_hands)
+    return p, body
+
+
+def _body_parts(p, shape: BodyShape, L: float, chest_centre, R_chest, abdomen_centre, R_lower,
+                head_centre, R_head, semi, ends: dict) -> tuple:
+    """The body's primitives around joints ``p``, in a fixed order: chest, abdomen, head, neck,
+    shoulder line, hip line, then per side upper arm, forearm, hand, thigh, shank, foot.
+    The callers place the torso and head (``ends[side]`` = (heel, toe, hand end))."""
     body = [
-        Ellipsoid(p[J["spine"]] + R_chest @ (up * 0.18 * L), R_chest,
-                  np.array([shape.torso_depth, shape.torso_width, 0.36 * L]),
+        Ellipsoid(chest_centre, R_chest, np.array([shape.torso_depth, shape.torso_width, 0.36 * L]),
                   "chest", (J["spine"], J["thorax"])),
-        Ellipsoid(p[J["pelvis"]] + R_lower @ (up * 0.27 * L), R_lower,
+        Ellipsoid(abdomen_centre, R_lower,
                   np.array([0.92 * shape.torso_depth, 0.82 * shape.torso_width, 0.34 * L]),
                   "abdomen", (J["pelvis"], J["spine"])),
         Ellipsoid(head_centre, R_head, semi, "head", (J["head_top"],)),
@@ -231,7 +241,7 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
     for side in ("left", "right"):
         sh, el, wr = J[f"{side}_shoulder"], J[f"{side}_elbow"], J[f"{side}_wrist"]
         hi, kn, an = J[f"{side}_hip"], J[f"{side}_knee"], J[f"{side}_ankle"]
-        heel, toe, hand = feet_hands[side]
+        heel, toe, hand = ends[side]
         body += [
             Capsule(p[sh], p[el], shape.r_upper_arm, f"{side}_upper_arm", (sh, el)),
             Capsule(p[el], p[wr], shape.r_forearm, f"{side}_forearm", (el, wr)),
@@ -240,7 +250,7 @@ def forward_kinematics(shape: BodyShape, ang: PoseAngles, root: np.ndarray | Non
             Capsule(p[kn], p[an], shape.r_shank, f"{side}_shank", (kn, an)),
             Capsule(heel, toe, shape.r_foot, f"{side}_foot", (an,)),
         ]
-    return p, tuple(body)
+    return tuple(body)
 
 
 def _transform_body(body: tuple, R: np.ndarray, t: np.ndarray) -> tuple:
@@ -336,25 +346,11 @@ def body_from_joints(p: np.ndarray, shape: BodyShape, extras: dict | None = None
     face = [J[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "head_top")]
     q = np.linalg.norm(((p[face] - head_centre) @ R_head) / semi, axis=1)
     semi = semi * min(1.0, float(q.min()) / 1.03)
-    body = [
-        Ellipsoid(p[J["spine"]] + R_chest[:, 2] * 0.18 * L, R_chest,
-                  np.array([shape.torso_depth, shape.torso_width, 0.36 * L]),
-                  "chest", (J["spine"], J["thorax"])),
-        Ellipsoid(p[J["pelvis"]] + R_lower[:, 2] * 0.27 * L, R_lower,
-                  np.array([0.92 * shape.torso_depth, 0.82 * shape.torso_width, 0.34 * L]),
-                  "abdomen", (J["pelvis"], J["spine"])),
-        Ellipsoid(head_centre, R_head, semi, "head", (J["head_top"],)),
-        Capsule(p[J["thorax"]], p[J["upper_neck"]], shape.r_neck, "neck",
-                (J["thorax"], J["upper_neck"])),
-        Capsule(p[J["left_shoulder"]], p[J["right_shoulder"]], 1.1 * shape.r_upper_arm,
-                "shoulders", (J["left_shoulder"], J["right_shoulder"], J["thorax"])),
-        Capsule(p[J["left_hip"]], p[J["right_hip"]], 0.95 * shape.r_thigh, "hips",
-                (J["left_hip"], J["right_hip"], J["pelvis"])),
-    ]
     forward = R_lower[:, 0]
+    ends = {}
     for side in ("left", "right"):
-        sh, el, wr = J[f"{side}_shoulder"], J[f"{side}_elbow"], J[f"{side}_wrist"]
-        hi, kn, an = J[f"{side}_hip"], J[f"{side}_knee"], J[f"{side}_ankle"]
+        wr, kn, an = J[f"{side}_wrist"], J[f"{side}_knee"], J[f"{side}_ankle"]
+        el = J[f"{side}_elbow"]
         shin = _unit(p[an] - p[kn])
         toe = extras.get(f"{side}_toe")
         if toe is None:
@@ -366,12 +362,7 @@ def body_from_joints(p: np.ndarray, shape: BodyShape, extras: dict | None = None
         fore = _unit(p[wr] - p[el])
         hand_end = p[wr] + fore * 0.45 * shape.r_hand * 2 if hand is None else \
             p[wr] + _unit(hand - p[wr]) * 0.45 * shape.r_hand * 2
-        body += [
-            Capsule(p[sh], p[el], shape.r_upper_arm, f"{side}_upper_arm", (sh, el)),
-            Capsule(p[el], p[wr], shape.r_forearm, f"{side}_forearm", (el, wr)),
-            Capsule(p[wr], hand_end, shape.r_hand, f"{side}_hand", (wr,)),
-            Capsule(p[hi], p[kn], shape.r_thigh, f"{side}_thigh", (hi, kn)),
-            Capsule(p[kn], p[an], shape.r_shank, f"{side}_shank", (kn, an)),
-            Capsule(heel, toe, shape.r_foot, f"{side}_foot", (an,)),
-        ]
-    return tuple(body)
+        ends[side] = (heel, toe, hand_end)
+    return _body_parts(p, shape, L, p[J["spine"]] + R_chest[:, 2] * 0.18 * L, R_chest,
+                       p[J["pelvis"]] + R_lower[:, 2] * 0.27 * L, R_lower, head_centre, R_head,
+                       semi, ends)
