@@ -95,8 +95,9 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
     joint_level: dict[str, Pairs] = {}
     person_level: dict[str, PersonOrder] = {}
     if "foot_contact" in run:
-        within = foot_contact.within_person(kp, is_grounded, scale, config)
         # Off by default (real gait); still measured when an audit asks for disabled rules.
+        within = foot_contact.within_person(kp, is_grounded, scale, config) \
+            if config.foot_contact.within_person or (keep_raw and evaluate_disabled) else None
         joint_level["foot_contact"] = within if config.foot_contact.within_person \
             else Pairs.empty()
         person_level["foot_contact"] = foot_contact.across_people(img, kp, is_grounded, scale,
