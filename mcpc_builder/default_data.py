@@ -26,11 +26,16 @@ def cache_home() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "wsp-toolkit"
 
 
+def default_path(fmt: str) -> Path:
+    """Where the embedded default dataset ``fmt`` lives (made or not)."""
+    return cache_home() / f"default-{CACHE_VERSION}" / fmt
+
+
 def default_root(fmt: str) -> Path:
     """Root directory of the embedded default dataset ``fmt`` (coco|mpii|h36m|3dhp), made if absent."""
     from .synth import write_dataset
 
-    root = cache_home() / f"default-{CACHE_VERSION}" / fmt
+    root = default_path(fmt)
     if (root / COMPLETE_MARKER).exists():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)

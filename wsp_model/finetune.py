@@ -226,9 +226,9 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, init: str | None,
     task = Finetune3DTask(cfg, train_records, val_records, init)
     sources = list(task.backbone_info.get("synthetic_sources", []))
     if synthetic_data is None and root is not None:
-        from mcpc_builder.default_data import CACHE_VERSION, cache_home
+        from mcpc_builder.default_data import default_path
 
-        if Path(root).resolve() == (cache_home() / f"default-{CACHE_VERSION}" / cfg.dataset).resolve():
+        if Path(root).resolve() == default_path(cfg.dataset).resolve():
             synthetic_data = cfg.dataset
     if synthetic_data and synthetic_data not in sources:
         sources.append(synthetic_data)
