@@ -25,7 +25,7 @@ import cv2
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from mcpc_builder import atomic
+from mcpc_builder import atomic, contract
 from mcpc_builder.errors import check_number, cli_entry
 from wsp_model.config import PretrainConfig, load_config
 from wsp_model.engine import to_device, train
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     crop = cfg.data.crop_size
     res: dict = {"device": torch.cuda.get_device_name() if cuda else f"cpu ({os.cpu_count()} cores)",
                  "crop_size": crop, "batch_size": batch,
-                 "model": f"resnet{cfg.model.depth} width {cfg.model.width}"}
+                 "model": f"resnet{cfg.model.depth} width {cfg.model.width}",
+                 "synthetic_sources": contract.synthetic_sources(contract.read_manifest(build_dir))}
 
     threads = cfg.train.cpu_threads or max(1, (os.cpu_count() or 1) - cfg.train.num_workers)
     if not cuda:
