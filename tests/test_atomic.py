@@ -70,3 +70,14 @@ def test_a_full_disk_mid_write_is_one_line_naming_the_file(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary
     assert report("prog", caught.value) == 2
     assert capsys.readouterr().err == f"prog: error: {target}: No space left on device\n"
+
+
+def test_temp_names_map_back_to_their_target(tmp_path):
+    tmp = atomic.temp_path(tmp_path / "part-00001.parquet")
+    assert atomic.temp_target(tmp.name) == "part-00001.parquet"
+    assert atomic.is_temp_of(tmp.name, "part-00001.parquet")
+    assert not atomic.is_temp_of(tmp.name, "part-00002.parquet")
+    tmp.write_bytes(b"x")
+    assert list(tmp_path.glob(atomic.temp_glob(tmp_path / "part-00001.parquet"))) == [tmp]
+    for other in ("part-00001.parquet", ".x.tmp", ".x.abc.tmp", "x.1.tmp"):
+        assert atomic.temp_target(other) is None
