@@ -139,6 +139,38 @@ def synthetic_records(world_cfg, n: int, seed: int, out_dir: Path, desc: str = "
     return synthetic_records(world_cfg, n, seed, out_dir, desc, progress)
 
 
+PRETRAIN_SEED = 11
+
+
+def pretraining_build(out: Path, n_images: int, workers: int = 1, progress: bool = True) -> Path:
+    """The ablation's pre-training data: ``n_images`` in-the-wild scenes of the default synthetic
+    world written as a COCO root (``OUT/pretrain-source/coco``, with its ground-truth sidecar for
+    the depth-order probe) and built with the current priors into ``OUT/mcpc``. Both are reused
+    when they match ``n_images``; the root is written under a temporary name and renamed."""
+    from mcpc_builder.build import build
+    from mcpc_builder.synth import write_dataset
+
+    root = out / "pretrain-source" / "coco"
+    marker = root / ".complete"
+    wanted = f"coco {n_images} images seed {PRETRAIN_SEED}\n"
+    build_dir = out / "mcpc"
+    if not (marker.exists() and marker.read_text() == wanted):
+        for stale in (root, build_dir):
+            if stale.exists():
+                shutil.rmtree(stale)
+        tmp = root.with_name(".coco-partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        print(f"pre-training data: rendering {n_images} SYNTHETIC in-the-wild images into {root}",
+              flush=True)
+        write_dataset("coco", tmp, seed=PRETRAIN_SEED, n_images=n_images, progress=progress)
+        (tmp / ".complete").write_text(wanted)
+        os.replace(tmp, root)
+    if not (build_dir / "manifest.json").exists():
+        build(["coco"], build_dir, roots={"coco": root}, workers=workers, progress=progress)
+    return build_dir
+
+
 def git_commit() -> dict:
     """The commit this code runs on, and whether the work tree had local changes."""
     here = Path(__file__).resolve().parent.parent
@@ -233,20 +265,21 @@ def plot_ablation(doc: dict, path: Path) -> Path:
 
 
 def results_table(doc: dict) -> str:
-    def order(r):   # fine-tuned 3D: within-person depth order (absent in older JSON)
-        v = r.get("depth_order")
-        return "-" if v is None or (isinstance(v, list) and not v) else f"{np.mean(v):.3f}"
+    def mean(r, key, fmt):   # keys absent in older JSON print "-"
+        v = r.get(key)
+        return "-" if v is None or (isinstance(v, list) and not v) else format(np.mean(v), fmt)
 
     lines = ["| arm | test | MPJPE (mm) per seed | mean | PA-MPJPE (mm) mean | "
-             "3D depth order mean |", "|---|---|---|---|---|---|"]
-    for arm, per in doc["arms"].items():
-        for test, r in per.items():
-            seeds = ", ".join(f"{v:.1f}" for v in r["mpjpe"])
-            lines.append(f"| {arm} | {test} | {seeds} | {np.mean(r['mpjpe']):.1f} | "
-                         f"{np.mean(r['pa_mpjpe']):.1f} | {order(r)} |")
-    for test, r in doc.get("mean_pose", {}).items():
-        lines.append(f"| mean training pose (no image) | {test} | - | {r['mpjpe']:.1f} | "
-                     f"{r['pa_mpjpe']:.1f} | {order(r)} |")
+             "x-y error (mm) mean | depth error (mm) mean | 3D depth order mean |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = [(arm, test, r) for arm, per in doc["arms"].items() for test, r in per.items()]
+    rows += [("mean training pose (no image)", test, r) for test, r in doc.get("mean_pose", {}).items()]
+    for arm, test, r in rows:
+        seeds = ", ".join(f"{v:.1f}" for v in np.atleast_1d(r["mpjpe"])) if arm in doc["arms"] \
+            else "-"
+        lines.append(f"| {arm} | {test} | {seeds} | {mean(r, 'mpjpe', '.1f')} | "
+                     f"{mean(r, 'pa_mpjpe', '.1f')} | {mean(r, 'xy_mm', '.1f')} | "
+                     f"{mean(r, 'depth_mm', '.1f')} | {mean(r, 'depth_order', '.3f')} |")
     lines += ["", "| depth order (unlabelled pairs) | " + " | ".join(doc["depth_order"]["same_person"])
               + " |", "|---|" + "---|" * len(doc["depth_order"]["same_person"])]
     for kind in ("same_person", "cross_person"):
@@ -284,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-steps", type=int, default=None)
     parser.add_argument("--config", default="pipelines/configs/finetune_ablation.yaml")
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (every arm)")
+    parser.add_argument("--pretrain-images", type=int, default=2000,
+                        help="synthetic in-the-wild images rendered for pre-training (without "
+                             "--mcpc)")
     parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--probe-persons", type=int, default=0,
@@ -340,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     # The ablation's own build (OUT/mcpc) is made from the embedded synthetic default; an --mcpc
     # the user typed must already hold a build (the data contract: a typo never generates data).
     build_dir = ensure_build(Path(args.mcpc), make_default=False) if args.mcpc \
-        else ensure_build(out / "mcpc", make_default=True)
+        else ensure_build(pretraining_build(out, args.pretrain_images, max(args.workers, 1), show))
     roots = source_roots(read_manifest(build_dir), build_dir / "manifest.json")
     truth = ground_truth_depths(roots["coco"]) if "coco" in roots else {}
     if not truth:
@@ -387,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                           for k in ("same_person", "cross_person")), flush=True)
         del models
 
-    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": [], "depth_order": []} for t in TESTS}
+    arms: dict = {arm: {t: {"mpjpe": [], "pa_mpjpe": [], "depth_order": [], "xy_mm": [],
+                            "depth_mm": []} for t in TESTS}
                   for arm in arm_names}
     curves: dict = {}
     calibration: dict = {}
@@ -417,9 +454,13 @@ def main(argv: list[str] | None = None) -> int:
                 arms[arm][test]["mpjpe"].append(metrics.mpjpe(pred, gt, 0))
                 arms[arm][test]["pa_mpjpe"].append(metrics.pa_mpjpe(pred, gt))
                 arms[arm][test]["depth_order"].append(metrics.depth_order(pred, gt))
+                split = metrics.error_split(pred, gt, 0)
+                arms[arm][test]["xy_mm"].append(split["xy"])
+                arms[arm][test]["depth_mm"].append(split["depth"])
             curves[f"{arm}-seed{seed}"] = _val_curve(run_dir)
             print(f"seed {seed} {arm}: " + "  ".join(
                 f"{t} MPJPE {arms[arm][t]['mpjpe'][-1]:.1f} PA {arms[arm][t]['pa_mpjpe'][-1]:.1f}"
+                f" (x-y {arms[arm][t]['xy_mm'][-1]:.1f}, depth {arms[arm][t]['depth_mm'][-1]:.1f})"
                 f" depth order {arms[arm][t]['depth_order'][-1]:.3f}" for t in TESTS), flush=True)
             del model
 
@@ -429,8 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     for test, recs in tests.items():
         gt = (recs.joints_cam - recs.joints_cam[:, :1]).astype(np.float64)
         pred = np.broadcast_to(mean_pose, gt.shape).copy()
+        split = metrics.error_split(pred, gt, 0)
         mean_ref[test] = {"mpjpe": metrics.mpjpe(pred, gt, 0), "pa_mpjpe": metrics.pa_mpjpe(pred, gt),
-                          "depth_order": metrics.depth_order(pred, gt)}
+                          "depth_order": metrics.depth_order(pred, gt), "xy_mm": split["xy"],
+                          "depth_mm": split["depth"]}
 
     names = list(probes[0]["same_person"])
     depth_order = {kind: {n: float(np.mean([p[kind][n] for p in probes])) for n in names}

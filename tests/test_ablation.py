@@ -148,3 +148,23 @@ def test_dense_control_relabels_only_training_people_within_person_from_true_dep
         z = truth[int(after.source_ann_id[a])][:, 2]
         assert abs(z[ja] - z[jb]) >= 0.05 and label == (1 if z[ja] < z[jb] else -1)
         assert after.visibility[a, ja] > 0 and after.visibility[a, jb] > 0
+
+
+def test_pretraining_build_renders_its_synthetic_coco_once_and_again_for_another_size(tmp_path):
+    build = ablation.pretraining_build(tmp_path, 3, progress=False)
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["synthetic_sources"] == ["coco"]
+    root = tmp_path / "pretrain-source" / "coco"
+    assert (root / "ground_truth").is_dir()        # the depth-order probe's truth
+
+    def images():
+        return sum(len(json.loads(p.read_text())["images"])
+                   for p in (root / "annotations").glob("person_keypoints_*.json"))
+
+    assert images() == 3
+    stamp = (build / "manifest.json").stat().st_mtime_ns
+    assert ablation.pretraining_build(tmp_path, 3, progress=False) == build
+    assert (build / "manifest.json").stat().st_mtime_ns == stamp   # reused, not rebuilt
+    ablation.pretraining_build(tmp_path, 4, progress=False)
+    assert images() == 4
+    assert not (tmp_path / "pretrain-source" / ".coco-partial").exists()

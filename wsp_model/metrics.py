@@ -135,6 +135,18 @@ def depth_order(pred: np.ndarray, gt: np.ndarray, min_gap: float = 50.0) -> floa
     return float((np.sign(pred[:, a, 2] - pred[:, b, 2])[mask] == np.sign(true[mask])).mean())
 
 
+def error_split(pred: np.ndarray, gt: np.ndarray, root: int | None = 0) -> dict[str, float]:
+    """Where a root-relative 3D error lies: mean per-joint error in the image plane (x, y) and
+    along the camera axis (|dz|), mm, after aligning the roots. MPJPE mixes both; a comparison of
+    depth pre-training needs to know which one it moved. pred, gt: (N, J, 3), z = depth."""
+    pred, gt = _check(pred, gt)
+    if root is not None:
+        pred, gt = root_relative(pred, root), root_relative(gt, root)
+    d = pred - gt
+    return {"xy": float(np.linalg.norm(d[..., :2], axis=-1).mean()),
+            "depth": float(np.abs(d[..., 2]).mean())}
+
+
 def pck(errors: np.ndarray, threshold: float = PCK_THRESHOLD_MM,
         joints: Sequence[int] | None = None) -> float:
     """Percentage of joints with error strictly below ``threshold``.
