@@ -219,3 +219,50 @@ def test_oracle_diagnostic_reproduces_the_prior_and_an_oracle_torso_only_adds(tm
     assert res["oracle_torso"]["labels"] >= res["actual"]["labels"]
     assert res["true_hypothesis_survives"] > 0.9
     assert sum(res["surviving_torso_hypotheses"]) == res["persons"]
+
+
+def test_pair_radius_is_the_ordered_sum_over_all_bones():
+    """The widening adds only a pair's own bones, which equals the full sum over every bone in
+    bone order (the other terms are exact zeros) and the matrix product it replaces."""
+    from mcpc_builder.priors.lifting import PAIR_COEF2, pair_radius
+
+    rng = np.random.default_rng(5)
+    rad = rng.uniform(0, 40, (30, PAIR_COEF2.shape[1])) ** rng.uniform(0.5, 2, (30, 1))
+    rad[rng.random(rad.shape) < 0.2] = 0.0
+    pair = rng.integers(0, len(PAIR_COEF2), 500)
+    person = rng.integers(0, len(rad), 500)
+    want = np.zeros(500)
+    for b in range(PAIR_COEF2.shape[1]):
+        want = want + rad[person, b] ** 2 * PAIR_COEF2[pair, b]
+    got = pair_radius(rad, pair, person, 0.5)
+    assert np.array_equal(got, 0.5 * np.sqrt(want))
+    np.testing.assert_allclose(got, 0.5 * np.sqrt((rad ** 2) @ PAIR_COEF2.T)[person, pair],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"lifting": {"spread": 1.0, "min_margin": 0.01,
+                                                        "batch": 7}}])
+def test_lifting_labels_are_exactly_those_of_the_dense_pair_bounds(overrides):
+    """lifting widens only the pairs whose centre bounds clear the margin; its labels, margins
+    and order are those of thresholding the dense ``pair_bounds`` of every pair."""
+    from mcpc_builder.priors.lifting import PAIR_A, PAIR_B, pair_bounds
+
+    kp, vis = _random_people(60, seed=11)
+    cfg = PriorConfig.from_dict(overrides)
+    lab = vis > 0
+    kp = np.where(lab[..., None], kp, np.nan)
+    scale, _ = person_scale(kp, lab, cfg)
+    got = lifting(kp, lab, scale, cfg, vis)
+    rows = np.flatnonzero(np.isfinite(scale) & (scale > 0))
+    h = scale[rows].astype(np.float64)
+    lo, hi, _ = pair_bounds(kp[rows], h, cfg, visibility=vis[rows])
+    m = cfg.lifting.min_margin * h[:, None]
+    ok = lab[rows][:, PAIR_A] & lab[rows][:, PAIR_B]
+    closer, farther = ok & (hi < -m), ok & (lo > m)
+    r, p = np.nonzero(closer | farther)
+    label = np.where(closer[r, p], 1, -1)
+    margin = (np.where(label == 1, -hi[r, p], lo[r, p]) / h[r]).astype(np.float32)
+    assert len(got) > 30
+    assert np.array_equal(got.person_a, rows[r]) and np.array_equal(got.joint_a, PAIR_A[p])
+    assert np.array_equal(got.joint_b, PAIR_B[p]) and np.array_equal(got.label, label)
+    assert np.array_equal(got.margin, margin)

@@ -41,6 +41,7 @@ a plain per-combo evaluation does, in the same order, so the labels do not depen
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -133,6 +134,15 @@ INNER_OF_PAIR = np.full(len(PAIR_A), -1, np.int64)
 INNER_OF_PAIR[INNER_PAIR_INDEX] = np.arange(len(INNER_PAIRS))
 CHAIN_INNER = {g: [q for q, (a, b) in enumerate(INNER_PAIRS) if a in m and b in m]
                for g, m in CHAIN_JOINTS.items()}
+# The bones in each pair's widening (the non-zero entries of its ``PAIR_COEF2`` row), in bone
+# order and padded with zero terms: (P, RADIUS_TERMS) bone index and squared coefficient.
+_TERMS = [np.flatnonzero(row) for row in PAIR_COEF2]
+RADIUS_TERMS = max(len(t) for t in _TERMS)
+PAIR_TERM_BONE = np.zeros((len(PAIR_A), RADIUS_TERMS), np.intp)
+PAIR_TERM_COEF2 = np.zeros((len(PAIR_A), RADIUS_TERMS))
+for _p, _t in enumerate(_TERMS):
+    PAIR_TERM_BONE[_p, :len(_t)] = _t
+    PAIR_TERM_COEF2[_p, :len(_t)] = PAIR_COEF2[_p, _t]
 
 
 def _point(keypoints: np.ndarray, spec: str) -> np.ndarray:
@@ -380,25 +390,39 @@ def hidden_side(visibility: np.ndarray | None, n: int) -> np.ndarray:
     return out
 
 
-def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
-                per_hypothesis: bool = False, visibility: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
+def _masked_reduce(ufunc, values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:
+    """(T, R, N) ``ufunc`` (np.minimum / np.maximum) over g of ``values[g]`` (G, R, N) where
+    ``mask[g]`` (G, T, 1, N), else ``fill``: the groups folded in one at a time, in the order a
+    reduction over a stacked (G, T, R, N) array takes them, without building that array."""
+    out = np.where(mask[0], values[0], fill)
+    for g in range(1, len(values)):
+        ufunc(out, np.where(mask[g], values[g], fill), out=out)
+    return out
 
-    Bone offsets are taken at their nominal values (``nominal_depth``) with the enumerated
-    signs; under a torso hypothesis the centre of z_a - z_b lies in the torso part plus, per
-    chain, [min, max] over the chain's surviving combos (for two joints of different chains that
-    is min / max of each joint's own offset; two joints of one chain take the hull of their
-    difference). The bounds widen the centres by ``spread`` x the quadrature sum of the bones'
-    half-widths (their length errors are independent).
 
-    Arguments:
-        keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite);
-        visibility: (N, 21) uint8 flags or None.
-    Returns:
-        lo, hi: (N, P) pixels; hypotheses: (N,) int surviving torso hypotheses (>= 1). With
-        ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
+@dataclass
+class _Offsets:
+    """Every joint's depth per torso hypothesis, before the pairs (persons on the last axis).
+
+    z_torso: (T, 21, N) the torso part; off_min, off_max: (T, 21, N) its chain's offset range
+    over the chain's surviving combos; inner_lo, inner_hi: (T, Q, N) the range of the difference
+    of two joints of one chain (``INNER_PAIRS``); keep_t: (N, T) the surviving torso hypotheses;
+    rad: (N, B) each bone's half-width about its nominal offset.
     """
+
+    z_torso: np.ndarray
+    off_min: np.ndarray
+    off_max: np.ndarray
+    inner_lo: np.ndarray
+    inner_hi: np.ndarray
+    keep_t: np.ndarray
+    rad: np.ndarray
+
+
+def _offsets(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
+             visibility: np.ndarray | None) -> _Offsets:
+    """The enumeration: surviving torso hypotheses and, under each, every joint's depth range
+    (``pair_bounds`` turns them into pair bounds)."""
     cfg = config.lifting
     n = len(keypoints)
     vec = bone_vectors(keypoints)
@@ -456,33 +480,60 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
         g_max = np.stack([np.where(base[:, group == g].T[:, None], val[group == g], -np.inf)
                           .max(0) for g in groups])
         pt = per_t.transpose(2, 1, 0)[:, :, None]  # (G, T, 1, N)
-        v_min = np.where(pt, g_min[:, None], np.inf).min(0)  # (T, m + Q, N)
-        v_max = np.where(pt, g_max[:, None], -np.inf).max(0)
+        v_min = _masked_reduce(np.minimum, g_min, pt, np.inf)  # (T, m + Q, N)
+        v_max = _masked_reduce(np.maximum, g_max, pt, -np.inf)
         m = len(members)
         off_min[:, members] = v_min[:, :m]
         off_max[:, members] = v_max[:, :m]
         if q:
             inner_lo[:, q] = v_min[:, m:]
             inner_hi[:, q] = v_max[:, m:]
-    if per_hypothesis:
-        torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
-        c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
-        c_hi = torso + off_max[:, PAIR_A] - off_min[:, PAIR_B]
-        c_lo[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_lo
-        c_hi[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + inner_hi
-        r = cfg.spread * np.sqrt(PAIR_COEF2 @ (rad ** 2).T)  # (P, N)
-        return ((c_lo - r).transpose(2, 0, 1), (c_hi + r).transpose(2, 0, 1), keep_t)
-    # lo = min over surviving hypotheses of (z_a + min offset of a) - (z_b + max offset of b):
-    # a hypothesis that did not survive gets +inf (-inf) so it never wins the min (max).
-    # (float32 for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
-    alive = keep_t.T[:, None]  # (T, 1, N)
-    low = (z_torso + off_min)[:, MODELLED_IDX].astype(np.float32)  # (T, M, N)
-    high = (z_torso + off_max)[:, MODELLED_IDX].astype(np.float32)
+    return _Offsets(z_torso, off_min, off_max, inner_lo, inner_hi, keep_t, rad)
+
+
+def pair_radius(rad: np.ndarray, pair: np.ndarray, person: np.ndarray,
+                spread: float) -> np.ndarray:
+    """(K,) the widening of pair ``pair[k]`` of person ``person[k]``: ``spread`` x the quadrature
+    sum of its bones' half-widths ``rad`` (N, B), sqrt(sum_b PAIR_COEF2[p, b] * rad[n, b]^2).
+
+    The sum runs over the bones in bone order, starting from 0 (what a matrix product of the
+    squares with ``PAIR_COEF2`` does); the bones a pair does not involve would add exact zeros,
+    so only its own bones (``PAIR_TERM_BONE``, zero-padded) are added, and only for the
+    entries asked for."""
+    rad_sq = (rad ** 2).ravel()
+    width = rad.shape[1]
+    acc = np.zeros(len(pair))
+    for t in range(RADIUS_TERMS):
+        acc += rad_sq[person * width + PAIR_TERM_BONE[pair, t]] * PAIR_TERM_COEF2[pair, t]
+    return spread * np.sqrt(acc)
+
+
+def _dense_radius(rad: np.ndarray, spread: float) -> np.ndarray:
+    """(N, P) ``pair_radius`` of every pair of every person."""
+    n, p = len(rad), len(PAIR_A)
+    return pair_radius(rad, np.tile(np.arange(p), n), np.repeat(np.arange(n), p),
+                       spread).reshape(n, p)
+
+
+def _bound_grid(o: _Offsets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centre bounds of z_a - z_b over the surviving torso hypotheses, before widening.
+
+    Returns lo, hi: (P, N) float32 (the rows of ``INNER_PAIR_INDEX`` are superseded by the
+    next two); inner_lo, inner_hi: (Q, N) float64 for the pairs of two joints of one chain.
+    lo = min over surviving hypotheses of (z_a + min offset of a) - (z_b + max offset of b): a
+    hypothesis that did not survive gets +inf (-inf) so it never wins the min (max). (float32
+    for the big (T, M, M, N) grid: pixels to ~1e-4, far below any margin.)
+    """
+    n = o.keep_t.shape[0]
+    z_torso = o.z_torso
+    alive = o.keep_t.T[:, None]  # (T, 1, N)
+    low = (z_torso + o.off_min)[:, MODELLED_IDX].astype(np.float32)  # (T, M, N)
+    high = (z_torso + o.off_max)[:, MODELLED_IDX].astype(np.float32)
     lo = np.full((len(PAIR_ROW), n), np.inf, np.float32)  # (P, N)
     hi = np.full((len(PAIR_ROW), n), -np.inf, np.float32)
     buf = np.empty((len(MODELLED), n), np.float32)
     dead = ~alive[:, 0]  # (T, N)
-    for t in range(len(tsigns)):
+    for t in range(len(z_torso)):
         low_a = np.where(dead[t], np.float32(np.inf), low[t])  # (M, N)
         high_a = np.where(dead[t], np.float32(-np.inf), high[t])
         # The pairs of row joint i are contiguous: (i, i+1), ..., (i, M-1).
@@ -491,19 +542,69 @@ def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
             np.minimum(lo[s:e], tmp, out=lo[s:e])
             tmp = np.subtract(high_a[i], low[t, i + 1:], out=buf[:e - s])
             np.maximum(hi[s:e], tmp, out=hi[s:e])
-    lo = lo.T.astype(np.float64)  # (N, P)
-    hi = hi.T.astype(np.float64)
     # Two joints of one chain: the hull of their difference.
     torso = (z_torso[:, PAIR_A[INNER_PAIR_INDEX]] - z_torso[:, PAIR_B[INNER_PAIR_INDEX]])
-    lo[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_lo, np.inf).min(0).T
-    hi[:, INNER_PAIR_INDEX] = np.where(alive, torso + inner_hi, -np.inf).max(0).T
-    r = cfg.spread * np.sqrt((rad ** 2) @ PAIR_COEF2.T)  # (N, P)
-    return lo - r, hi + r, keep_t.sum(1)
+    inner_lo = np.where(alive, torso + o.inner_lo, np.inf).min(0)
+    inner_hi = np.where(alive, torso + o.inner_hi, -np.inf).max(0)
+    return lo, hi, inner_lo, inner_hi
+
+
+def pair_bounds(keypoints: np.ndarray, height: np.ndarray, config: PriorConfig,
+                per_hypothesis: bool = False, visibility: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds of z_a - z_b over every surviving lift, for the pairs ``PAIR_A``, ``PAIR_B``.
+
+    Bone offsets are taken at their nominal values (``nominal_depth``) with the enumerated
+    signs; under a torso hypothesis the centre of z_a - z_b lies in the torso part plus, per
+    chain, [min, max] over the chain's surviving combos (for two joints of different chains that
+    is min / max of each joint's own offset; two joints of one chain take the hull of their
+    difference). The bounds widen the centres by ``spread`` x the quadrature sum of the bones'
+    half-widths (their length errors are independent; ``pair_radius``).
+
+    Arguments:
+        keypoints: (N, 21, 2) float pixels, NaN unlabelled; height: (N,) pixels (finite);
+        visibility: (N, 21) uint8 flags or None.
+    Returns:
+        lo, hi: (N, P) pixels; hypotheses: (N,) int surviving torso hypotheses (>= 1). With
+        ``per_hypothesis``: lo, hi (N, T, P) and the (N, T) bool mask.
+    """
+    cfg = config.lifting
+    o = _offsets(keypoints, height, config, visibility)
+    r = _dense_radius(o.rad, cfg.spread)  # (N, P)
+    if per_hypothesis:
+        z_torso, off_min, off_max = o.z_torso, o.off_min, o.off_max
+        torso = z_torso[:, PAIR_A] - z_torso[:, PAIR_B]  # (T, P, N)
+        c_lo = torso + off_min[:, PAIR_A] - off_max[:, PAIR_B]
+        c_hi = torso + off_max[:, PAIR_A] - off_min[:, PAIR_B]
+        c_lo[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + o.inner_lo
+        c_hi[:, INNER_PAIR_INDEX] = torso[:, INNER_PAIR_INDEX] + o.inner_hi
+        r = r.T[None]  # (1, P, N)
+        return ((c_lo - r).transpose(2, 0, 1), (c_hi + r).transpose(2, 0, 1), o.keep_t)
+    lo32, hi32, inner_lo, inner_hi = _bound_grid(o)
+    lo = lo32.T.astype(np.float64)  # (N, P)
+    hi = hi32.T.astype(np.float64)
+    lo[:, INNER_PAIR_INDEX] = inner_lo.T
+    hi[:, INNER_PAIR_INDEX] = inner_hi.T
+    return lo - r, hi + r, o.keep_t.sum(1)
+
+
+def _at(grid: np.ndarray, inner: np.ndarray, pair: np.ndarray, person: np.ndarray
+        ) -> np.ndarray:
+    """(K,) float64 bounds of ``_bound_grid`` at the entries (pair, person)."""
+    out = grid[pair, person].astype(np.float64)
+    q = INNER_OF_PAIR[pair]
+    own = q >= 0
+    out[own] = inner[q[own], person[own]]
+    return out
 
 
 def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
             config: PriorConfig, visibility: np.ndarray | None = None) -> Pairs:
     """Within-person labels every surviving 3D lift agrees on.
+
+    The widening only moves a bound away from the margin (it is >= 0), so it is computed for
+    the pairs whose centre bounds already clear the margin (about a fifth of them), not for
+    every pair of every person; the labels are the ones ``pair_bounds`` gives.
 
     Arguments:
         keypoints: (N, 21, 2) float pixels, NaN where unlabelled; labelled: (N, 21) bool;
@@ -516,17 +617,30 @@ def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
     for start in range(0, len(rows_all), cfg.batch):
         rows = rows_all[start:start + cfg.batch]
         h = scale[rows].astype(np.float64)
-        lo, hi, _ = pair_bounds(keypoints[rows].astype(np.float64), h, config,
-                                  visibility=None if visibility is None else visibility[rows])
-        margin_px = cfg.min_margin * h[:, None]
-        ok = labelled[rows][:, PAIR_A] & labelled[rows][:, PAIR_B]  # >= 1 lift always survives
-        closer = ok & (hi < -margin_px)  # z_a - z_b < 0 in every lift: a closer
-        farther = ok & (lo > margin_px)
-        r, p = np.nonzero(closer | farther)
-        label = np.where(closer[r, p], 1, -1)
-        margin = np.where(label == 1, -hi[r, p], lo[r, p]) / h[r]
+        o = _offsets(keypoints[rows].astype(np.float64), h, config,
+                     None if visibility is None else visibility[rows])
+        lo32, hi32, inner_lo, inner_hi = _bound_grid(o)
+        margin_px = cfg.min_margin * h  # (N,)
+        lab = labelled[rows].T
+        ok = lab[PAIR_A] & lab[PAIR_B]  # (P, N); >= 1 lift always survives
+        far = lo32 > margin_px  # float32 against float64: compared exactly
+        close = hi32 < -margin_px
+        far[INNER_PAIR_INDEX] = inner_lo > margin_px
+        close[INNER_PAIR_INDEX] = inner_hi < -margin_px
+        p, n = np.nonzero(ok & (far | close))  # candidates, pair-major
+        r = pair_radius(o.rad, p, n, cfg.spread)
+        lo = _at(lo32, inner_lo, p, n) - r
+        hi = _at(hi32, inner_hi, p, n) + r
+        m = margin_px[n]
+        closer = hi < -m  # z_a - z_b < 0 in every lift: a closer
+        farther = lo > m
+        keep = np.flatnonzero(closer | farther)
+        keep = keep[np.argsort(n[keep] * len(PAIR_A) + p[keep], kind="stable")]  # person-major
+        p, n = p[keep], n[keep]
+        label = np.where(closer[keep], 1, -1)
+        margin = np.where(label == 1, -hi[keep], lo[keep]) / h[n]
         conf = cfg.confidence_min + (cfg.confidence_max - cfg.confidence_min) * np.clip(
             (margin - cfg.min_margin) / cfg.confidence_span, 0, 1)
-        out.append(Pairs.make("lifting", rows[r], PAIR_A[p], rows[r], PAIR_B[p], label, conf,
+        out.append(Pairs.make("lifting", rows[n], PAIR_A[p], rows[n], PAIR_B[p], label, conf,
                               margin))
     return Pairs.concat(out)
