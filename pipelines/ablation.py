@@ -10,13 +10,15 @@ fine-tunes all three arms with the same budget on the same data. Fine-tuning kee
 pre-trained network (backbone + heatmaps + depth maps) and learns the metric scale on top.
 
 Data (all synthetic, from the embedded world of ``mcpc_builder.synth``):
-  pre-training  the MCPC build of the embedded default COCO + MPII ("in the wild": crowds, any
-                pose, cameras 0.5-3 m high);
+  pre-training  the ablation's own MCPC build (``pretraining_build``): 2000 (--pretrain-images)
+                scenes of the default synthetic world written as a COCO root ("in the wild":
+                crowds, any pose, cameras 0.5-3 m high), labelled by the current priors;
   fine-tuning   a studio-like world (one person, standing / walking / reaching, cameras at
                 1.2-1.9 m, 3-7 m away), as Human3.6M is to MCPC;
   tests         "in_domain": held-out studio frames; "shifted": the whole world (sitting,
                 lying, jumping, running; other heights, distances, focal lengths).
-Reports MPJPE / PA-MPJPE (mm, root-relative, ground-truth root depth) per arm x test x seed, the
+Reports MPJPE / PA-MPJPE (mm, root-relative, ground-truth root depth) per arm x test x seed, its
+split into image-plane (x-y) and depth error (``metrics.error_split``: which one an arm moved), the
 within-person depth order of the fine-tuned 3D predictions (``metrics.depth_order``: joint pairs
 >= 5 cm apart in truth ordered right; it separates depth from the 2D error MPJPE mixes in), and
 the depth-order probe (``wsp_model.depth_probe``): the pre-trained networks' accuracy on
@@ -34,7 +36,7 @@ Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results
     python -m pipelines.ablation --out out/ablation [--seeds 0 1 2] [--pretrain-steps N] [--steps N]
 
 Every run directory is resumable (a killed ablation continues where it stopped); ``--fresh``
-starts over. Sized for <= 30 minutes on 2 idle CPU cores.
+starts over. Sized for <= 45 minutes on 2 idle CPU cores (3 seeds with the control).
 """
 
 from __future__ import annotations
@@ -320,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-images", type=int, default=2000,
                         help="synthetic in-the-wild images rendered for pre-training (without "
                              "--mcpc)")
-    parser.add_argument("--n-train", type=int, default=400)
+    parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--probe-persons", type=int, default=0,
                         help="held-out persons the depth-order probe scores (0: all)")

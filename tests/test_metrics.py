@@ -131,3 +131,16 @@ def test_depth_order_counts_pairs_apart_in_truth_ordered_the_same_way():
     assert metrics.depth_order(pred, gt) == 0.5
     # a flat prediction orders nothing (ties are wrong)
     assert metrics.depth_order(np.zeros_like(gt), gt) == 0.0
+
+
+def test_error_split_separates_image_plane_from_depth_error_after_root_alignment():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(5, 17, 3)) * 300.0
+    pred = gt.copy()
+    pred[:, 1:, 2] += 40.0                       # depth wrong by 40 mm on every non-root joint
+    pred += np.array([500.0, -200.0, 900.0])     # a global shift the root alignment removes
+    split = metrics.error_split(pred, gt, root=0)
+    assert split["xy"] == pytest.approx(0.0, abs=1e-9)
+    assert split["depth"] == pytest.approx(40.0 * 16 / 17)
+    pred[:, 3, 0] += 170.0
+    assert metrics.error_split(pred, gt, root=0)["xy"] == pytest.approx(170.0 / 17)
