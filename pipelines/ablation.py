@@ -436,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                      "head.backbone_width": pre_cfg.model.width,
                      "head.deconv_layers": pre_cfg.model.deconv_layers,
                      "head.deconv_filters": pre_cfg.model.deconv_filters,
-                     "head.shared_depth": pre_cfg.model.shared_depth}
+                     "head.shared_depth": pre_cfg.model.shared_depth,
+                     "head.separate_depth_head": pre_cfg.model.separate_depth_head}
         if args.steps is not None:
             overrides["train.max_steps"] = args.steps
         cfg = replace(ft_cfg, **overrides)

@@ -164,3 +164,23 @@ def test_shared_depth_adds_one_scene_map_to_every_joints_residual():
     assert out["depth"].shape == (1, 21, 4, 4)      # 2 deconvolutions: stride 8
     rebuilt = build_model(net.model_args())
     assert rebuilt.shared_depth and rebuilt.head.final.out_channels == 43
+
+
+def test_separate_depth_head_keeps_the_heatmaps_free_of_the_depth_loss_and_round_trips():
+    torch.manual_seed(0)
+    net = PoseNet25D(ResNetBackbone(18, 8), 21, 2, 8, separate_depth_head=True)
+    assert net.head.final.out_channels == 21 and net.depth_head.final.out_channels == 21
+    out = net(torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8))
+    assert out["heatmaps"].shape == out["depth"].shape == (2, 21, 4, 4)
+    out["depth"].sum().backward()               # a depth loss ...
+    assert all(p.grad is None for p in net.head.parameters())       # ... never reaches the heatmaps
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.depth_head.parameters())
+    assert any(p.grad is not None for p in net.backbone.parameters())   # the backbone is shared
+    rebuilt = build_model(net.model_args())
+    assert rebuilt.separate_depth_head and rebuilt.depth_head.final.out_channels == 21
+    rebuilt.load_state_dict(net.state_dict())
+    both = PoseNet25D(ResNetBackbone(18, 8), 21, 2, 8, shared_depth=True, separate_depth_head=True)
+    assert both.depth_head.final.out_channels == 22      # 21 residuals + the scene map
+    old = dict(net.model_args())
+    del old["separate_depth_head"]                     # checkpoints written before the option
+    assert build_model(old).depth_head is None

@@ -125,6 +125,8 @@ class ModelConfig:
             (e.g. ImageNet weights the user has; "" = He initialisation). Never downloaded.
         shared_depth: joint j's depth = a scene depth map shared by all joints + joint j's
             residual map (``model.PoseNet25D``); False: K independent depth maps.
+        separate_depth_head: the depth maps from a deconvolution head of their own on the
+            shared backbone (False: one head gives heatmaps and depth maps).
     """
 
     depth: int = 18
@@ -134,6 +136,7 @@ class ModelConfig:
     num_joints: int = 21
     backbone_weights: str = ""
     shared_depth: bool = False
+    separate_depth_head: bool = False
 
 
 @dataclass(frozen=True)

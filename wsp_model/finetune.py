@@ -49,6 +49,8 @@ class HeadConfig:
         backbone_weights: torchvision ResNet checkpoint for ``init=scratch`` ("" = He init).
         shared_depth: ``init=scratch`` network's depth maps share a scene map
             (``ModelConfig.shared_depth``).
+        separate_depth_head: ``init=scratch`` network's depth maps come from their own head
+            (``ModelConfig.separate_depth_head``).
     """
 
     deconv_layers: int = 3
@@ -61,6 +63,7 @@ class HeadConfig:
     backbone_width: int = 64
     backbone_weights: str = ""
     shared_depth: bool = False
+    separate_depth_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def network_from_init(init: str | os.PathLike | None, head: HeadConfig) -> tuple
         if head.backbone_weights:
             load_torchvision_weights(backbone, head.backbone_weights)
         net = PoseNet25D(backbone, joints.MCPC21.num_joints, head.deconv_layers, head.deconv_filters,
-                         head.shared_depth)
+                         head.shared_depth, head.separate_depth_head)
         return net, {"depth": head.backbone_depth, "width": head.backbone_width,
                      "init": "scratch", "backbone_weights": head.backbone_weights or None,
                      "synthetic_sources": []}

@@ -222,32 +222,50 @@ class PoseNet25D(nn.Module):
     With ``shared_depth`` the head also predicts one scene depth map D and ``depth[:, j] = D +
     R_j`` (R_j joint j's residual map): every pair teaches D where people are, the residuals
     what is particular to each joint (a hidden joint's own depth, behind its occluder).
+    With ``separate_depth_head`` the depth maps come from a deconvolution head of their own
+    (``depth_head``) on the shared backbone, so the ranking loss does not compete with the
+    heatmaps inside one head (the README's ablation section compares both).
     """
 
     def __init__(self, backbone: ResNetBackbone, num_joints: int = 21, deconv_layers: int = 3,
-                 deconv_filters: int = 256, shared_depth: bool = False):
+                 deconv_filters: int = 256, shared_depth: bool = False,
+                 separate_depth_head: bool = False):
         super().__init__()
         self.backbone = backbone
         self.num_joints = num_joints
         self.deconv_layers, self.deconv_filters = deconv_layers, deconv_filters
         self.shared_depth = bool(shared_depth)
-        self.head = DeconvHead(backbone.out_channels, 2 * num_joints + int(self.shared_depth),
-                               deconv_layers, deconv_filters)
+        self.separate_depth_head = bool(separate_depth_head)
+        depth_maps = num_joints + int(self.shared_depth)
+        if self.separate_depth_head:
+            self.head = DeconvHead(backbone.out_channels, num_joints, deconv_layers, deconv_filters)
+            self.depth_head = DeconvHead(backbone.out_channels, depth_maps, deconv_layers,
+                                         deconv_filters)
+        else:
+            self.head = DeconvHead(backbone.out_channels, num_joints + depth_maps, deconv_layers,
+                                   deconv_filters)
+            self.depth_head = None
         self.stride = 2 ** (5 - deconv_layers)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = self.head(self.backbone(normalise_image(image)))
+        features = self.backbone(normalise_image(image))
         k = self.num_joints
-        depth = maps[:, k:2 * k]
+        maps = self.head(features)
+        if self.depth_head is not None:
+            heatmaps, depth_maps = maps, self.depth_head(features)
+        else:
+            heatmaps, depth_maps = maps[:, :k], maps[:, k:]
+        depth = depth_maps[:, :k]
         if self.shared_depth:
-            depth = depth + maps[:, 2 * k:]
-        return {"heatmaps": maps[:, :k], "depth": depth}
+            depth = depth + depth_maps[:, k:]
+        return {"heatmaps": heatmaps, "depth": depth}
 
     def model_args(self) -> dict:
         """Plain-python arguments that rebuild this network (stored in checkpoints)."""
         return {"kind": "pose25d", "depth": self.backbone.depth, "width": self.backbone.width,
                 "num_joints": self.num_joints, "deconv_layers": self.deconv_layers,
-                "deconv_filters": self.deconv_filters, "shared_depth": self.shared_depth}
+                "deconv_filters": self.deconv_filters, "shared_depth": self.shared_depth,
+                "separate_depth_head": self.separate_depth_head}
 
 
 def soft_argmax(logits: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -343,7 +361,8 @@ def build_model(args: dict) -> nn.Module:
     plain arguments ``model_args()`` returns."""
     net = PoseNet25D(ResNetBackbone(int(args["depth"]), int(args["width"])), int(args["num_joints"]),
                      int(args["deconv_layers"]), int(args["deconv_filters"]),
-                     bool(args.get("shared_depth", False)))
+                     bool(args.get("shared_depth", False)),
+                     bool(args.get("separate_depth_head", False)))
     kind = args.get("kind", "pose25d")
     if kind == "pose25d":
         return net
@@ -358,14 +377,14 @@ def build_pose_net(cfg: ModelConfig) -> PoseNet25D:
     if cfg.backbone_weights:
         load_torchvision_weights(backbone, cfg.backbone_weights)
     return PoseNet25D(backbone, cfg.num_joints, cfg.deconv_layers, cfg.deconv_filters,
-                      cfg.shared_depth)
+                      cfg.shared_depth, cfg.separate_depth_head)
 
 
 def pose_net_args(cfg: ModelConfig) -> dict:
     """``PoseNet25D.model_args()`` of the network ``build_pose_net(cfg)`` builds."""
     return {"kind": "pose25d", "depth": cfg.depth, "width": cfg.width, "num_joints": cfg.num_joints,
             "deconv_layers": cfg.deconv_layers, "deconv_filters": cfg.deconv_filters,
-            "shared_depth": cfg.shared_depth}
+            "shared_depth": cfg.shared_depth, "separate_depth_head": cfg.separate_depth_head}
 
 
 def read_checkpoint(checkpoint: dict | str | os.PathLike) -> dict:
