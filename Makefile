@@ -65,7 +65,7 @@ $(DEFAULT_INIT):
 $(OUT)/finetune-%/checkpoint.pt:
 	$(MAKE) finetune DATASET=$*
 
-ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + dense-label control + depth-order probe, synthetic world (CPU, ~40 min)
+ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + dense-label control + depth-order probe, synthetic world (CPU, ~35 min)
 	$(PY) -m pipelines.ablation --out $(OUT)/ablation --dense-control
 
 bench: bench-build bench-train  ## all benchmarks
