@@ -14,7 +14,8 @@ Two annotation formats:
 - ``mpii``: MPII's 16 joints (pelvis, thorax = neck base, upper neck, head top), every flag 2 (the
   converted MPII JSON carries no occlusion flags).
 
-Run: ``python -m pipelines.bench.mocap_priors [--poses FILE] [--views 20] [--seed 0]``.
+Run: ``python -m pipelines.bench.mocap_priors [--poses FILE] [--views 20] [--seed 0] [--config FILE]``
+(``--config``: a prior config YAML, as ``mcpc-build audit --config``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcpc_builder.errors import cli_entry
 from mcpc_builder.joints import COCO17, MCPC21, MPII16, convert
 from mcpc_builder.persons import PersonTable
 from mcpc_builder.synth.annotator import COCO_OKS_SIGMAS
@@ -242,15 +244,20 @@ def table_text(rep: dict) -> str:
     return "\n".join(lines)
 
 
+@cli_entry("pipelines.bench.mocap_priors")
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m pipelines.bench.mocap_priors",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--poses", default=str(DEFAULT_POSES))
     ap.add_argument("--views", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--config", help="prior config YAML (default: built-in defaults)")
     args = ap.parse_args(argv)
-    rep = measure(args.poses, args.views, args.seed, tolerance=args.tolerance)
+    from mcpc_builder.priors.config import PriorConfig
+    config = PriorConfig.from_yaml(args.config) if args.config else None
+    rep = measure(args.poses, args.views, args.seed, config=config, tolerance=args.tolerance)
     print(table_text(rep))
     if args.json:
         from mcpc_builder import atomic
