@@ -34,6 +34,9 @@ ENTRY_POINTS = [
     ("pipelines.ablation", "pipelines.ablation"),
     ("pipelines.bench.bench_train", "pipelines.bench.bench_train"),
     ("pipelines.bench.bench_build", "pipelines.bench.bench_build"),
+    ("pipelines.bench.lifting_oracle", "pipelines.bench.lifting_oracle"),
+    ("pipelines.bench.mocap_priors", "pipelines.bench.mocap_priors"),
+    ("pipelines.bench.library_lifting", "pipelines.bench.library_lifting"),
 ]
 
 
