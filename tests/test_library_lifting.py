@@ -78,7 +78,7 @@ def test_bad_options_are_one_line(capsys):
 
 
 @pytest.mark.slow
-def test_mocap_leave_one_clip_out_runs_and_scores(tmp_path):
+def test_mocap_leave_one_activity_out_runs_and_scores(tmp_path):
     """On the real mocap dev set (when it is next to the checkout), a small library."""
     from pipelines.bench.mocap_priors import DEFAULT_POSES
     if not DEFAULT_POSES.exists():

@@ -10,7 +10,9 @@ the same way by >= 5 cm in truth.
 Library and test come from different material, so the figure is never the library's own:
 
 - ``--library mocap --test mocap`` (default): the 123 real poses of ``../shared/fixtures/mocap-dev``
-  (13 clips), leave-one-clip-out: a test person's neighbours come only from the *other* clips,
+  (13 clips of 11 activities), held out by activity (``--hold-out activity``, the default: a
+  test person's neighbours come only from clips of *other* activities, so the three stealthy-walk
+  clips never vote for each other) or by clip (``--hold-out clip``),
   each pose seen through ``--library-views`` sampled cameras (seed 1); test views are the
   ``pipelines.bench.mocap_priors`` harness's (20 per pose, seed 0, COCO-sized click noise);
 - ``--library world:dev --test mocap``: the library is synthetic-world people (COCO format, the
@@ -94,8 +96,9 @@ def score(labels: np.ndarray, truth: np.ndarray) -> dict:
             "people_without_label": int((per == 0).sum())}
 
 
-def mocap_samples(n_views: int, seed: int):
-    """Features, true orders and clip name of every mocap-dev view."""
+def mocap_samples(n_views: int, seed: int, hold_out: str = "activity"):
+    """Features, true orders and group (clip file, or activity: the clip's activity without its
+    take number) of every mocap-dev view."""
     from pipelines.bench.mocap_priors import DEFAULT_POSES, views
 
     if not Path(DEFAULT_POSES).exists():
@@ -103,9 +106,10 @@ def mocap_samples(n_views: int, seed: int):
                          "mocap-dev/poses.npz next to the checkout)")
     table, depth, _, _ = views(DEFAULT_POSES, n_views, seed)
     with np.load(DEFAULT_POSES) as d:
-        clips = np.array([str(s) for s in d["seq_file"]])
-    clip = clips[np.repeat(np.arange(len(clips)), n_views)]
-    return features(np.asarray(table.keypoints, np.float64)), true_orders(depth), clip
+        key = "seq_file" if hold_out == "clip" else "activity"
+        groups = np.array([str(s).rstrip("0123456789") for s in d[key]])
+    group = groups[np.repeat(np.arange(len(groups)), n_views)]
+    return features(np.asarray(table.keypoints, np.float64)), true_orders(depth), group
 
 
 def world_samples(world: str, n_images: int, seed: int):
@@ -138,7 +142,7 @@ def world_samples(world: str, n_images: int, seed: int):
 def samples(spec: str, role: str, args):
     if spec == "mocap":
         return mocap_samples(args.library_views if role == "library" else 20,
-                             1 if role == "library" else 0)
+                             1 if role == "library" else 0, args.hold_out)
     if spec.startswith("world:"):
         return world_samples(spec[6:], args.world_images, 11 if role == "library" else 7)
     raise UsageError(f"--{role}: expected mocap or world:NAME, got {spec!r}")
@@ -156,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="cameras per mocap pose in a mocap library")
     p.add_argument("--world-images", type=int, default=1500,
                    help="images of a synthetic-world library or test set")
+    p.add_argument("--hold-out", choices=("activity", "clip"), default="activity",
+                   help="mocap -> mocap: what a test person's neighbours may not share with it")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
     for k in args.k:
@@ -171,12 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             labels = np.zeros_like(test_o)
             for g in np.unique(test_g):
                 q = test_g == g
-                # Leave-one-clip-out when both sides are the mocap set.
+                # Leave one activity (or clip) out when both sides are the mocap set.
                 pool = lib_g != g if loco else np.ones(len(lib_g), bool)
                 labels[q] = knn_labels(test_f[q], lib_f[pool], lib_o[pool], k, a)
             rows.append({"k": k, "agreement": a, **score(labels, test_o)})
     print(f"library {args.library} ({len(lib_f)} samples) -> test {args.test} "
-          f"({len(test_f)} people){', leave-one-clip-out' if loco else ''}")
+          f"({len(test_f)} people){f', leave-one-{args.hold_out}-out' if loco else ''}")
     for r in rows:
         prec = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}%"
         print(f"  k {r['k']:3d}  agreement {r['agreement']:.2f}: precision {prec:>6s}  labels per "
