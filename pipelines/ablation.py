@@ -28,7 +28,10 @@ an untrained network and the "higher in the image is closer" / "lower feet are c
 With ``--dense-control`` a fourth arm, ``wsp_dense``, pre-trains exactly like ``wsp`` on a copy
 of the build whose training people carry DENSE ground-truth same-person labels
 (``pipelines.dense_control``): the upper bound of what better priors could give, to tell whether
-a missing gain is the labels' or the method's.
+a missing gain is the labels' or the method's. With ``--library-control`` an arm ``wsp_library``
+pre-trains like ``wsp`` on the build plus pose-library same-person labels
+(``pipelines.library_control``: a k-nearest-neighbour vote over real motion capture, no ground
+truth). ``--arms`` runs a subset (e.g. ``--arms wsp wsp_library --library-control``).
 
 Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results.md`` and
 ``OUT/ablation.png``.
@@ -54,7 +57,7 @@ import cv2
 import numpy as np
 
 from mcpc_builder import atomic, joints
-from mcpc_builder.errors import cli_entry
+from mcpc_builder.errors import UsageError, cli_entry
 
 BODY22 = joints.JointLayout(name="body22", joint_names=joints.BODY_POINTS,
                             body_points=joints.BODY_POINTS, edge_names=())
@@ -224,7 +227,7 @@ def plot_ablation(doc: dict, path: Path) -> Path:
     fig = plt.figure(figsize=(13, 6.4))
     grid = fig.add_gridspec(2, 3)
     colours = {"scratch": "tab:grey", "pretrain_2d": "tab:blue", "wsp": "tab:orange",
-               "wsp_dense": "tab:green"}
+               "wsp_dense": "tab:green", "wsp_library": "tab:purple"}
     for row, (metric, label) in enumerate((("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"))):
         for col, test in enumerate(TESTS):
             ax = fig.add_subplot(grid[row, col])
@@ -296,13 +299,16 @@ def targets(doc: dict) -> dict:
     for test in TESTS:
         m = {arm: np.array(doc["arms"][arm][test]["mpjpe"]) for arm in doc["arms"]}
         for better, worse in (("wsp", "pretrain_2d"), ("pretrain_2d", "scratch")):
+            if better not in m or worse not in m:   # a run of some arms only (--arms)
+                continue
             gain = 1.0 - m[better].mean() / m[worse].mean()
             out[f"{test}:{better}_vs_{worse}"] = {
                 "gain": float(gain), "every_seed_better": bool(m[better].max() < m[worse].min()),
                 "met": bool(gain >= 0.10 and m[better].max() < m[worse].min())}
     probe = doc["depth_order"]
-    out["probe_same_person_wsp>=0.80"] = bool(probe["same_person"]["wsp"] >= 0.80)
-    out["probe_cross_person_wsp>=0.90"] = bool(probe["cross_person"]["wsp"] >= 0.90)
+    if "wsp" in probe["same_person"]:
+        out["probe_same_person_wsp>=0.80"] = bool(probe["same_person"]["wsp"] >= 0.80)
+        out["probe_cross_person_wsp>=0.90"] = bool(probe["cross_person"]["wsp"] >= 0.90)
     return out
 
 
@@ -328,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out persons the depth-order probe scores (0: all)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="delete OUT's runs first")
+    parser.add_argument("--library-control", action="store_true",
+                        help="add the wsp_library arm: WSP on the build plus pose-library "
+                             "same-person labels (see pipelines/library_control.py)")
+    parser.add_argument("--arms", nargs="+", default=None,
+                        help="run only these arms (default: all the flags ask for)")
     parser.add_argument("--dense-control", action="store_true",
                         help="add the wsp_dense arm: WSP on dense ground-truth same-person "
                              "labels (a control, see pipelines/dense_control.py)")
@@ -362,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.fresh and out.exists():
         for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc",
-                  out / "mcpc-dense"]:
+                  out / "mcpc-dense", out / "mcpc-library"]:
             if d.is_dir():
                 shutil.rmtree(d)
     data = out / "data"
@@ -386,9 +397,29 @@ def main(argv: list[str] | None = None) -> int:
                          "depth-order probe needs the embedded default build")
     tables = read_build(build_dir)
 
-    arm_names = ARMS + (("wsp_dense",) if args.dense_control else ())
+    arm_names = ARMS + (("wsp_dense",) if args.dense_control else ()) \
+        + (("wsp_library",) if args.library_control else ())
+    if args.arms:
+        unknown = sorted(set(args.arms) - set(arm_names))
+        if unknown:
+            raise UsageError(f"--arms: {', '.join(unknown)} not among {', '.join(arm_names)} "
+                             "(wsp_dense needs --dense-control, wsp_library --library-control)")
+        arm_names = tuple(a for a in arm_names if a in args.arms)
+        if arm_names == ("scratch",):
+            raise UsageError("--arms: name at least one pre-trained arm (the probe needs one)")
+    library_dir, library_info = None, None
+    if args.library_control and "wsp_library" in arm_names:
+        from pipelines.library_control import add_library_labels
+        from wsp_model.config import PretrainConfig, load_config
+
+        splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
+        library_dir, library_info = add_library_labels(build_dir, out / "mcpc-library", splits,
+                                                       truth)
+        print(f"library arm: {library_dir} = {build_dir} + {library_info['labels_added']} "
+              f"pose-library same-person labels (precision against the synthetic truth "
+              f"{library_info['precision']:.3f})", flush=True)
     dense_dir = None
-    if args.dense_control:
+    if args.dense_control and "wsp_dense" in arm_names:
         from pipelines.dense_control import densify
         from wsp_model.config import PretrainConfig, load_config
 
@@ -406,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         models = {}
         for arm in [a for a in arm_names if a != "scratch"]:
             t1 = time.time()
-            pre_cfg, ckpt, result = pretrain_arm(arm, seed, dense_dir if arm == "wsp_dense"
-                                                 else build_dir, args, out)
+            arm_build = {"wsp_dense": dense_dir, "wsp_library": library_dir}.get(arm, build_dir)
+            pre_cfg, ckpt, result = pretrain_arm(arm, seed, arm_build, args, out)
             timing[f"pretrain-{arm}-seed{seed}"] = time.time() - t1
             print(f"seed {seed} {arm}: pre-trained {result.step} steps  "
                   + "  ".join(f"{k} {v:.3g}" for k, v in result.val_metrics.items()), flush=True)
@@ -496,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
             "build with dense ground-truth same-person labels for the training people",
             "same_person_labels": {name: int((t.pair_a == t.pair_b).sum()) for name, t in
                                    (("build", tables), ("dense", read_build(dense_dir)))}},
+        "library_control": None if library_dir is None else {
+            "build": str(library_dir), **library_info},
         "n_finetune_frames": len(train), "n_test_frames": {k: len(v) for k, v in tests.items()},
         "pretrain_persons": {"train": int(np.isin(tables.split, pre_cfg.data.train_splits).sum()),
                              "held_out": int(np.isin(tables.split, pre_cfg.data.val_splits).sum())},
