@@ -407,12 +407,13 @@ def main(argv: list[str] | None = None) -> int:
         arm_names = tuple(a for a in arm_names if a in args.arms)
         if arm_names == ("scratch",):
             raise UsageError("--arms: name at least one pre-trained arm (the probe needs one)")
+    from wsp_model.config import PretrainConfig, load_config
+
+    splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
     library_dir, library_info = None, None
     if args.library_control and "wsp_library" in arm_names:
         from pipelines.library_control import add_library_labels
-        from wsp_model.config import PretrainConfig, load_config
 
-        splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
         library_dir, library_info = add_library_labels(build_dir, out / "mcpc-library", splits,
                                                        truth)
         print(f"library arm: {library_dir} = {build_dir} + {library_info['labels_added']} "
@@ -421,9 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     dense_dir = None
     if args.dense_control and "wsp_dense" in arm_names:
         from pipelines.dense_control import densify
-        from wsp_model.config import PretrainConfig, load_config
 
-        splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
         dense_dir = densify(build_dir, out / "mcpc-dense", truth, splits)
         print(f"control: {dense_dir} = {build_dir} with dense ground-truth same-person labels "
               f"for the {', '.join(splits)} people", flush=True)

@@ -54,6 +54,33 @@ def dense_pairs(person_id: np.ndarray, visibility: np.ndarray, depth: np.ndarray
             "margin": np.abs(g).astype(np.float32)}
 
 
+def relabelled_copy(build_dir: str | Path, out_dir: str | Path, note: str, relabel,
+                    columns: list[str]) -> Path:
+    """Copy the build ``build_dir`` to ``out_dir`` (replaced) with each shard's pairs replaced by
+    ``relabel(persons, pairs)`` (a pyarrow Table of ``columns`` of the shard's persons, its
+    pairs Table; returns the new pairs Table, or None to keep the shard as it is). Rewritten
+    shards go through the contract's writer; the manifest gets their new sizes and checksums,
+    the new pair total and ``"control": note``, and the copy is verified."""
+    build_dir, out_dir = Path(build_dir), Path(out_dir)
+    manifest = contract.verify_build(build_dir, "checksums")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(build_dir, out_dir)
+    total = 0
+    for shard in manifest["shards"]:
+        persons = pq.read_table(out_dir / shard["persons"]["file"], columns=columns)
+        pairs = pq.read_table(out_dir / shard["pairs"]["file"]).cast(contract.PAIRS_SCHEMA)
+        new = relabel(persons, pairs)
+        if new is not None:
+            shard["pairs"] = write_parquet(out_dir, shard["pairs"]["file"], new, **PAIRS_OPTIONS)
+        total += shard["pairs"]["rows"]
+    manifest.setdefault("totals", {})["pairs"] = total
+    manifest["control"] = note
+    atomic.write_json(out_dir / contract.MANIFEST_NAME, manifest, indent=1)
+    contract.verify_build(out_dir, "checksums")
+    return out_dir
+
+
 def densify(build_dir: str | Path, out_dir: str | Path, truth: dict[int, np.ndarray],
             splits, min_gap_m: float = 0.05) -> Path:
     """Write the control build into ``out_dir`` (replaced) from the build ``build_dir``.
@@ -62,37 +89,24 @@ def densify(build_dir: str | Path, out_dir: str | Path, truth: dict[int, np.ndar
         truth: COCO annotation id -> (21, 3) camera-frame joints (``depth_probe.ground_truth_depths``).
         splits: the training splits whose COCO persons get dense labels.
     """
-    build_dir, out_dir = Path(build_dir), Path(out_dir)
-    manifest = contract.verify_build(build_dir, "checksums")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(build_dir, out_dir)
     splits = set(splits)
-    total = 0
-    for shard in manifest["shards"]:
-        persons = pq.read_table(out_dir / shard["persons"]["file"],
-                                columns=["person_id", "source", "split", "source_ann_id",
-                                         "visibility"])
-        pairs = pq.read_table(out_dir / shard["pairs"]["file"]).cast(contract.PAIRS_SCHEMA)
+
+    def relabel(persons, pairs):
         pid = persons.column("person_id").to_numpy()
         ann = persons.column("source_ann_id").to_numpy()
         dense = np.array([s == "coco" and sp in splits and int(i) in truth for s, sp, i in zip(
             persons.column("source").to_pylist(), persons.column("split").to_pylist(), ann)],
             dtype=bool)
-        if dense.any():
-            vis = np.array(persons.column("visibility").to_pylist(), np.uint8)[dense]
-            depth = np.stack([truth[int(i)][:, 2] for i in ann[dense]]).astype(np.float64)
-            pa_ = pairs.column("person_a").to_numpy()
-            same_dense = (pa_ == pairs.column("person_b").to_numpy()) & np.isin(pa_, pid[dense])
-            kept = pairs.filter(pa.array(~same_dense))
-            new = pa.table(dense_pairs(pid[dense], vis, depth, min_gap_m),
-                           schema=contract.PAIRS_SCHEMA)
-            pairs = pa.concat_tables([kept, new])
-            shard["pairs"] = write_parquet(out_dir, shard["pairs"]["file"], pairs,
-                                           **PAIRS_OPTIONS)
-        total += shard["pairs"]["rows"]
-    manifest.setdefault("totals", {})["pairs"] = total
-    manifest["control"] = CONTROL_NOTE
-    atomic.write_json(out_dir / contract.MANIFEST_NAME, manifest, indent=1)
-    contract.verify_build(out_dir, "checksums")
-    return out_dir
+        if not dense.any():
+            return None
+        vis = np.array(persons.column("visibility").to_pylist(), np.uint8)[dense]
+        depth = np.stack([truth[int(i)][:, 2] for i in ann[dense]]).astype(np.float64)
+        pa_ = pairs.column("person_a").to_numpy()
+        same_dense = (pa_ == pairs.column("person_b").to_numpy()) & np.isin(pa_, pid[dense])
+        kept = pairs.filter(pa.array(~same_dense))
+        new = pa.table(dense_pairs(pid[dense], vis, depth, min_gap_m),
+                       schema=contract.PAIRS_SCHEMA)
+        return pa.concat_tables([kept, new])
+
+    return relabelled_copy(build_dir, out_dir, CONTROL_NOTE, relabel,
+                           ["person_id", "source", "split", "source_ann_id", "visibility"])

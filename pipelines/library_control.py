@@ -16,16 +16,14 @@ held-out people are untouched, so the depth-order probe still scores pairs nobod
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from mcpc_builder import atomic, contract
-from mcpc_builder.writer import PAIRS_OPTIONS, write_parquet
+from mcpc_builder import contract
 from pipelines.bench import library_lifting as ll
+from pipelines.dense_control import relabelled_copy
 
 CONTROL_NOTE = ("pose-library (mocap dev set, k-nearest-neighbour vote) same-person labels added "
                 "for the training splits' COCO persons (ablation arm)")
@@ -57,6 +55,12 @@ def library_pairs(person_id: np.ndarray, keypoints: np.ndarray, visibility: np.n
             "margin": np.zeros(len(row), np.float32)}
 
 
+def _pair_keys(person: np.ndarray, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
+    """(K,) int64 key of an unordered same-person joint pair."""
+    lo, hi = np.minimum(ja, jb).astype(np.int64), np.maximum(ja, jb).astype(np.int64)
+    return (person.astype(np.int64) * 32 + lo) * 32 + hi
+
+
 def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
                        truth: dict[int, np.ndarray] | None = None,
                        library: tuple[np.ndarray, np.ndarray] | None = None,
@@ -66,55 +70,43 @@ def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
 
     ``library``: (features, true orders) as ``pipelines.bench.library_lifting`` makes them;
     default the mocap dev set seen through ``library_views`` cameras per pose (seed 1)."""
-    build_dir, out_dir = Path(build_dir), Path(out_dir)
-    manifest = contract.verify_build(build_dir, "checksums")
     lib_f, lib_o = library if library is not None else ll.mocap_samples(library_views, 1)[:2]
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(build_dir, out_dir)
     splits = set(splits)
-    total, added, right, scored = 0, 0, 0, 0
-    for shard in manifest["shards"]:
-        persons = pq.read_table(out_dir / shard["persons"]["file"],
-                                columns=["person_id", "source", "split", "source_ann_id",
-                                         "keypoints", "visibility"])
-        pairs = pq.read_table(out_dir / shard["pairs"]["file"]).cast(contract.PAIRS_SCHEMA)
+    counts = {"labels_added": 0, "scored": 0, "right": 0}
+
+    def relabel(persons, pairs):
         pid = persons.column("person_id").to_numpy()
-        ann = persons.column("source_ann_id").to_numpy()
         want = np.array([s == "coco" and sp in splits for s, sp in zip(
             persons.column("source").to_pylist(), persons.column("split").to_pylist())], bool)
-        if want.any():
-            kp = np.array(persons.column("keypoints").to_pylist(), np.float64)[want]
-            kp = kp.reshape(len(kp), -1, 2)
-            vis = np.array(persons.column("visibility").to_pylist(), np.uint8)[want]
-            new = library_pairs(pid[want], kp, vis, (lib_f, lib_o))
-            # Pairs a prior already labelled keep the prior's label.
-            pa_, ja = pairs.column("person_a").to_numpy(), pairs.column("joint_a").to_numpy()
-            pb_, jb = pairs.column("person_b").to_numpy(), pairs.column("joint_b").to_numpy()
-            have = set(zip(pa_[pa_ == pb_].tolist(), np.minimum(ja, jb)[pa_ == pb_].tolist(),
-                           np.maximum(ja, jb)[pa_ == pb_].tolist()))
-            fresh = np.array([(p, min(x, y), max(x, y)) not in have for p, x, y in zip(
-                new["person_a"].tolist(), new["joint_a"].tolist(), new["joint_b"].tolist())],
-                bool)
-            new = {k: v[fresh] for k, v in new.items()}
-            added += len(new["label"])
-            if truth:
-                ann_of = dict(zip(pid.tolist(), ann.tolist()))
-                for p, x, y, lab in zip(new["person_a"].tolist(), new["joint_a"].tolist(),
-                                        new["joint_b"].tolist(), new["label"].tolist()):
-                    z = truth.get(int(ann_of[p]))
-                    if z is None:
-                        continue
-                    gap = z[x, 2] - z[y, 2]
-                    scored += 1
-                    right += int((gap < -0.05 and lab == 1) or (gap > 0.05 and lab == -1))
-            pairs = pa.concat_tables([pairs, pa.table(new, schema=contract.PAIRS_SCHEMA)])
-            shard["pairs"] = write_parquet(out_dir, shard["pairs"]["file"], pairs,
-                                           **PAIRS_OPTIONS)
-        total += shard["pairs"]["rows"]
-    manifest.setdefault("totals", {})["pairs"] = total
-    manifest["control"] = CONTROL_NOTE
-    atomic.write_json(out_dir / contract.MANIFEST_NAME, manifest, indent=1)
-    contract.verify_build(out_dir, "checksums")
-    return out_dir, {"labels_added": added, "scored": scored,
-                     "precision": right / scored if scored else None}
+        if not want.any():
+            return None
+        kp = np.array(persons.column("keypoints").to_pylist(), np.float64)[want]
+        vis = np.array(persons.column("visibility").to_pylist(), np.uint8)[want]
+        new = library_pairs(pid[want], kp.reshape(len(kp), -1, 2), vis, (lib_f, lib_o))
+        # Pairs a prior already labelled keep the prior's label.
+        p_a, p_b = pairs.column("person_a").to_numpy(), pairs.column("person_b").to_numpy()
+        same = p_a == p_b
+        have = _pair_keys(p_a[same], pairs.column("joint_a").to_numpy()[same],
+                          pairs.column("joint_b").to_numpy()[same])
+        fresh = ~np.isin(_pair_keys(new["person_a"], new["joint_a"], new["joint_b"]), have)
+        new = {k: v[fresh] for k, v in new.items()}
+        counts["labels_added"] += len(new["label"])
+        if truth:
+            ann_of = dict(zip(pid.tolist(), persons.column("source_ann_id").to_pylist()))
+            rows = np.array([int(ann_of[p]) in truth for p in new["person_a"].tolist()], bool)
+            if rows.any():
+                z = np.stack([truth[int(ann_of[p])][:, 2] for p in new["person_a"][rows].tolist()])
+                gap = z[np.arange(len(z)), new["joint_a"][rows]] \
+                    - z[np.arange(len(z)), new["joint_b"][rows]]
+                lab = new["label"][rows]
+                counts["scored"] += int(rows.sum())
+                counts["right"] += int((((gap < -0.05) & (lab == 1)) |
+                                        ((gap > 0.05) & (lab == -1))).sum())
+        return pa.concat_tables([pairs, pa.table(new, schema=contract.PAIRS_SCHEMA)])
+
+    out = relabelled_copy(build_dir, out_dir, CONTROL_NOTE, relabel,
+                          ["person_id", "source", "split", "source_ann_id", "keypoints",
+                           "visibility"])
+    scored = counts["scored"]
+    return out, {"labels_added": counts["labels_added"], "scored": scored,
+                 "precision": counts["right"] / scored if scored else None}

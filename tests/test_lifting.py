@@ -163,16 +163,23 @@ def _random_people(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(kps), np.array(viss, np.uint8)
 
 
+def _scaled_people(n: int, seed: int, overrides: dict):
+    """``_random_people`` with unlabelled joints NaN, a config from ``overrides`` and the
+    people's scale: (keypoints, visibility, labelled, config, scale)."""
+    kp, vis = _random_people(n, seed)
+    cfg = PriorConfig.from_dict(overrides)
+    lab = vis > 0
+    kp = np.where(lab[..., None], kp, np.nan)
+    scale, _ = person_scale(kp, lab, cfg)
+    return kp, vis, lab, cfg, scale
+
+
 @pytest.mark.parametrize("overrides", [{}, {"lifting": {"spread": 1.0, "use_visibility": False,
                                                         "min_margin": 0.01}}])
 def test_vectorised_lifting_equals_the_per_hypothesis_reference(overrides):
     from pipelines.bench.reference_priors import reference_lifting
 
-    kp, vis = _random_people(40, seed=3)
-    cfg = PriorConfig.from_dict(overrides)
-    lab = vis > 0
-    kp = np.where(lab[..., None], kp, np.nan)
-    scale, _ = person_scale(kp, lab, cfg)
+    kp, vis, lab, cfg, scale = _scaled_people(40, 3, overrides)
     p = lifting(kp, lab, scale, cfg, vis)
     got = sorted(zip(p.person_a.tolist(), p.joint_a.tolist(), p.person_b.tolist(),
                      p.joint_b.tolist(), p.label.tolist(),
@@ -247,11 +254,7 @@ def test_lifting_labels_are_exactly_those_of_the_dense_pair_bounds(overrides):
     and order are those of thresholding the dense ``pair_bounds`` of every pair."""
     from mcpc_builder.priors.lifting import PAIR_A, PAIR_B, pair_bounds
 
-    kp, vis = _random_people(60, seed=11)
-    cfg = PriorConfig.from_dict(overrides)
-    lab = vis > 0
-    kp = np.where(lab[..., None], kp, np.nan)
-    scale, _ = person_scale(kp, lab, cfg)
+    kp, vis, lab, cfg, scale = _scaled_people(60, 11, overrides)
     got = lifting(kp, lab, scale, cfg, vis)
     rows = np.flatnonzero(np.isfinite(scale) & (scale > 0))
     h = scale[rows].astype(np.float64)

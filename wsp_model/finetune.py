@@ -24,10 +24,9 @@ import torch
 from mcpc_builder import joints
 
 from . import engine, metrics
-from .config import TrainConfig, from_dict, load_config, to_dict
+from .config import ModelConfig, TrainConfig, from_dict, load_config, to_dict
 from .head3d import lift_to_camera, predict_batches
-from .model import (IntegralPose3D, PoseNet25D, ResNetBackbone, load_model,
-                    load_torchvision_weights)
+from .model import IntegralPose3D, PoseNet25D, ResNetBackbone, build_pose_net, load_model
 from .pose3d_data import CropConfig, Pose3DCrops, Pose3DRecords, load_records, resolve_root
 
 L1_SCALE_MM = 100.0
@@ -91,11 +90,11 @@ def network_from_init(init: str | os.PathLike | None, head: HeadConfig) -> tuple
     """(2.5D network, description) from a pre-training / fine-tuning checkpoint, or fresh for
     "scratch". The description holds ``init``, ``depth``, ``width`` and ``synthetic_sources``."""
     if init is None or str(init) == "scratch":
-        backbone = ResNetBackbone(head.backbone_depth, head.backbone_width)
-        if head.backbone_weights:
-            load_torchvision_weights(backbone, head.backbone_weights)
-        net = PoseNet25D(backbone, joints.MCPC21.num_joints, head.deconv_layers, head.deconv_filters,
-                         head.shared_depth, head.separate_depth_head)
+        net = build_pose_net(ModelConfig(
+            depth=head.backbone_depth, width=head.backbone_width,
+            deconv_layers=head.deconv_layers, deconv_filters=head.deconv_filters,
+            num_joints=joints.MCPC21.num_joints, backbone_weights=head.backbone_weights,
+            shared_depth=head.shared_depth, separate_depth_head=head.separate_depth_head))
         return net, {"depth": head.backbone_depth, "width": head.backbone_width,
                      "init": "scratch", "backbone_weights": head.backbone_weights or None,
                      "synthetic_sources": []}

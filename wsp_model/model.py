@@ -373,11 +373,10 @@ def build_model(args: dict) -> nn.Module:
 
 def build_pose_net(cfg: ModelConfig) -> PoseNet25D:
     """The pre-training network of a config (``cfg.backbone_weights``: a torchvision ResNet file)."""
-    backbone = ResNetBackbone(cfg.depth, cfg.width)
+    net = build_model(pose_net_args(cfg))
     if cfg.backbone_weights:
-        load_torchvision_weights(backbone, cfg.backbone_weights)
-    return PoseNet25D(backbone, cfg.num_joints, cfg.deconv_layers, cfg.deconv_filters,
-                      cfg.shared_depth, cfg.separate_depth_head)
+        load_torchvision_weights(net.backbone, cfg.backbone_weights)
+    return net
 
 
 def pose_net_args(cfg: ModelConfig) -> dict:

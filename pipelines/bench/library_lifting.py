@@ -104,17 +104,16 @@ def mocap_samples(n_views: int, seed: int, hold_out: str = "activity"):
     if not Path(DEFAULT_POSES).exists():
         raise UsageError(f"{DEFAULT_POSES}: the mocap dev set is not there (../shared/fixtures/"
                          "mocap-dev/poses.npz next to the checkout)")
-    table, depth, _, _ = views(DEFAULT_POSES, n_views, seed)
-    with np.load(DEFAULT_POSES) as d:
-        key = "seq_file" if hold_out == "clip" else "activity"
-        groups = np.array([str(s).rstrip("0123456789") for s in d[key]])
-    group = groups[np.repeat(np.arange(len(groups)), n_views)]
+    table, depth, group, _ = views(DEFAULT_POSES, n_views, seed)  # group: each view's activity
+    if hold_out == "clip":
+        with np.load(DEFAULT_POSES) as d:
+            group = np.repeat(np.array([str(s) for s in d["seq_file"]]), n_views)
     return features(np.asarray(table.keypoints, np.float64)), true_orders(depth), group
 
 
 def world_samples(world: str, n_images: int, seed: int):
-    """Features and true orders of the people of a synthetic COCO set (all 12 body joints
-    labelled); the group is the image (every person its own group would do as well)."""
+    """Features, true orders and group (``world:NAME`` for all) of the people of a synthetic
+    COCO set with all 12 body joints labelled."""
     from mcpc_builder.audit import depth_lookup, load_ground_truth
     from mcpc_builder.readers.coco import read_coco
     from mcpc_builder.synth import write_dataset
