@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                 pool = lib_g != g if loco else np.ones(len(lib_g), bool)
                 labels[q] = knn_labels(test_f[q], lib_f[pool], lib_o[pool], k, a)
             rows.append({"k": k, "agreement": a, **score(labels, test_o)})
-    print(f"library {args.library} ({len(lib_f)} samples) -> test {args.test} "
+    def name(spec):   # a synthetic world says so; mocap is real motion capture
+        return f"{spec} (SYNTHETIC)" if spec.startswith("world:") else f"{spec} (real mocap)"
+
+    print(f"library {name(args.library)} ({len(lib_f)} samples) -> test {name(args.test)} "
           f"({len(test_f)} people){f', leave-one-{args.hold_out}-out' if loco else ''}")
     for r in rows:
         prec = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}%"
