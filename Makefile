@@ -25,15 +25,15 @@ test:  ## run the whole test suite (CPU, < 10 min on 2 cores)
 test-fast:  ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow"
 
-build:  ## build MCPC from COCO + MPII (COCO_ROOT= MPII_ROOT=; none: the embedded synthetic default; SYNTHETIC=mpii to mix on purpose)
-	$(VENV)/bin/mcpc-build --sources coco mpii --out $(MCPC) $(if $(COCO_ROOT),--coco-root $(COCO_ROOT)) $(if $(MPII_ROOT),--mpii-root $(MPII_ROOT)) $(if $(SYNTHETIC),--synthetic $(SYNTHETIC)) --overwrite
+build:  ## build MCPC from COCO + MPII (COCO_ROOT= MPII_ROOT=; none: the embedded synthetic default; SYNTHETIC=mpii to mix on purpose; POSE_LIBRARY=FILE: opt-in pose-library prior)
+	$(VENV)/bin/mcpc-build --sources coco mpii --out $(MCPC) $(if $(COCO_ROOT),--coco-root $(COCO_ROOT)) $(if $(MPII_ROOT),--mpii-root $(MPII_ROOT)) $(if $(SYNTHETIC),--synthetic $(SYNTHETIC)) $(if $(POSE_LIBRARY),--pose-library $(POSE_LIBRARY)) --overwrite
 
 synth-png:  ## render one synthetic scene with its skeletons to $(OUT)/scene.png
 	$(VENV)/bin/mcpc-build render --out $(OUT)/scene.png --seed 0
 
-audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE)
-	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD)))) \
-		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES))
+audit:  ## label precision vs synthetic ground-truth depth (WORLD=dev|held_out|FILE, POSES=FILE, POSE_LIBRARY=FILE)
+	$(VENV)/bin/mcpc-build audit --out $(OUT)/audit$(if $(WORLD),-$(notdir $(basename $(WORLD))))$(if $(POSE_LIBRARY),-pose-library) \
+		--world $(or $(WORLD),dev) $(if $(POSES),--poses $(POSES)) $(if $(POSE_LIBRARY),--pose-library $(POSE_LIBRARY))
 
 # Only the default build path may be generated from the embedded synthetic data; an MCPC=DIR the
 # user typed must hold a build (a typo is an error, never a place to generate data).
@@ -70,8 +70,8 @@ ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + dense-label contr
 
 bench: bench-build bench-train  ## all benchmarks
 
-bench-build:  ## builder vs JSON parse vs per-person loop at COCO-train scale
-	$(PY) -m pipelines.bench.bench_build --out $(OUT)/bench-build
+bench-build:  ## builder vs JSON parse vs per-person loop at COCO-train scale (POSE_LIBRARY=FILE: also with that prior)
+	$(PY) -m pipelines.bench.bench_build --out $(OUT)/bench-build $(if $(POSE_LIBRARY),--pose-library $(POSE_LIBRARY))
 
 bench-train: $(filter $(DEFAULT_MCPC)/manifest.json,$(MCPC)/manifest.json)  ## loader and training-step throughput (MCPC=DIR; default: the embedded synthetic build)
 	$(PY) -m pipelines.bench.bench_train --mcpc $(MCPC) --out $(OUT)/bench-train

@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
+from .errors import UsageError
 from .priors import apply_priors
 from .priors.config import RULE_NAMES, PriorConfig
 
 DEFAULT_TOLERANCE_M = 0.05
-CONFIDENCE_BINS = np.linspace(0.0, 1.0, 11)
+# Deciles, with the top one split: the priors' confidences all lie in [0.55, 1].
+CONFIDENCE_BINS = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0])
 
 
 def true_order(depth_a: np.ndarray, depth_b: np.ndarray, tolerance: float) -> np.ndarray:
@@ -207,6 +209,12 @@ def audit(out, n_images: int = 600, seed: int = 7, config: PriorConfig | None = 
 
     config = config or PriorConfig()
     out = Path(out)
+    lib = config.pose_library.path if "pose_library" in config.enabled else ""
+    if lib and poses is not None and Path(lib).resolve() == Path(poses).resolve():
+        raise UsageError(f"{lib}: the pose library is also the world's --poses: the audit "
+                         "would score the library on its own poses (measure it on real motion "
+                         "with python -m pipelines.bench.mocap_priors --pose-library FILE, "
+                         "which holds each activity out)")
     out.mkdir(parents=True, exist_ok=True)
     world_cfg = load_world(world)
     if poses is not None:
@@ -279,7 +287,7 @@ def _score_rules(roots, gts, keys, config, tolerance):
                 truth = true_order(depth[pairs.person_a, pairs.joint_a],
                                    depth[pairs.person_b, pairs.joint_b], tolerance)
                 raw[rule].append((pairs.label, truth, pairs.person_a + offset,
-                                  pairs.person_b + offset))
+                                  pairs.person_b + offset, pairs.confidence))
             joints_all.append((table.visibility > 0).sum(1))
             offset += len(table)
             mix_pose.update(person_groups(gt, table.source_ann_id).tolist())
@@ -293,6 +301,8 @@ def _score_rules(roots, gts, keys, config, tolerance):
         per_rule[rule] = group_scores(cat(0, np.int8), cat(1, np.int8), cat(2, np.int64),
                                       cat(3, np.int64), labelled)
         per_rule[rule]["enabled"] = rule in config.enabled
+        per_rule[rule]["reliability"] = reliability(cat(4, np.float32),
+                                                    cat(0, np.int8) == cat(1, np.int8))
     return per_rule, {"persons": int(len(labelled)), "poses": mix_pose, "people": mix_people}
 
 
@@ -423,6 +433,13 @@ def table_text(figures: dict) -> str:
         lines.append(f"{title} (merged):")
         for name, d in figures.get("groups", {}).get(key, {}).items():
             lines.append(row(f"  {name}", d))
+    lines.append("reliability of each prior on its own (confidence bin: precision% of count):")
+    for name, d in figures["per_prior"].items():
+        rel = d.get("reliability")
+        if rel and any(rel["count"]):
+            lines.append(f"  {name:22s} " + "  ".join(
+                f"{lo:.2f}-{hi:.2f}: {pct(p).strip()} of {c}" for lo, hi, c, p in zip(
+                    rel["bin_low"], rel["bin_high"], rel["count"], rel["precision"]) if c))
     cov = figures["overall"].get("same_person_coverage")
     if cov:
         lines.append(f"same-person coverage: {cov['right_labels']} right labels of "
@@ -450,6 +467,10 @@ def add_arguments(parser) -> None:
                              "tune), default, or a world YAML file")
     parser.add_argument("--poses", help="pose library (.npz, e.g. ../shared/fixtures/mocap-dev/"
                                         "poses.npz) the world poses its people from")
+    parser.add_argument("--pose-library", metavar="FILE",
+                        help="also run the opt-in pose_library prior with this 3D pose library "
+                             "(not the --poses file: the audit would score the library on its "
+                             "own poses)")
     parser.add_argument("--sources", default="coco,mpii",
                         help="synthetic formats to write and build, comma-separated")
     parser.add_argument("--config", help="prior config YAML (default: built-in defaults)")
@@ -461,6 +482,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     config = PriorConfig.from_yaml(args.config) if args.config else PriorConfig()
+    if args.pose_library:
+        config = config.with_pose_library(args.pose_library)
     figures = audit(args.out, n_images=args.n_images, seed=args.seed, config=config,
                     tolerance=args.tolerance, data_root=args.data_root, world=args.world,
                     poses=args.poses, sources=tuple(s for s in args.sources.split(",") if s))

@@ -115,6 +115,7 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
         raise DataError("--max-persons-per-image", f"must be at least 1, not "
                                                    f"{max_persons_per_image}")
     plan = source_plan(sources, roots or {}, synthetic)
+    library = pose_library_record(config)  # before reading: a missing library fails at once
     with contract.acquire_lock(out, "mcpc-build"):
         found = discover_inputs(sources, plan, splits or {}, checksum=False)
         read_start = time.perf_counter()
@@ -131,7 +132,7 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
                 inputs = [replace(i, sha256=d.result()) for i, d in zip(found, digests)]
             jobs = plan_shards(tables, shard_size)
             identity = build_identity(inputs, config, shard_size, check_images,
-                                      max_persons_per_image)
+                                      max_persons_per_image, library)
             prepare_out(out, identity, overwrite)
             planned = [name.format(j.index) for j in jobs
                        for name in (contract.PAIRS_SHARD, contract.PERSONS_SHARD)]
@@ -143,6 +144,7 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
                 done = time.perf_counter()
                 manifest = make_manifest(inputs, tables, results, config, identity, shard_size,
                                          done - started)
+                manifest["pose_library"] = library
                 manifest["limits"] = {"max_persons_per_image": max_persons_per_image,
                                       "check_images": bool(check_images)}
                 manifest["timings_s"] = {"discover": round(read_start - started, 3),
@@ -220,11 +222,29 @@ def discover_inputs(sources, plan: dict, splits: dict, checksum: bool = True
     return inputs
 
 
+def pose_library_record(config: PriorConfig) -> dict | None:
+    """What the manifest says of the pose library the ``pose_library`` prior reads (None when
+    that prior is off): its path, size, sha256, poses and views. Builds its index now, so a
+    missing or malformed library is one error before anything is read or written."""
+    if "pose_library" not in config.enabled:
+        return None
+    from .priors.pose_library import load_index
+
+    cfg = config.pose_library
+    index = load_index(cfg)
+    path = Path(cfg.path)
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size,
+            "sha256": contract.file_sha256(path), "poses": int(len(np.unique(index.pose))),
+            "views": int(len(index)), "mirror": bool(cfg.mirror)}
+
+
 def build_identity(inputs: list[InputFile], config: PriorConfig, shard_size: int,
                    check_images: bool = True,
-                   max_persons_per_image: int = DEFAULT_MAX_PERSONS_PER_IMAGE) -> str:
+                   max_persons_per_image: int = DEFAULT_MAX_PERSONS_PER_IMAGE,
+                   pose_library: dict | None = None) -> str:
     """A hash of everything that decides the build's rows."""
     blob = json.dumps({
+        "pose_library_sha256": pose_library["sha256"] if pose_library else None,
         "schema_version": SCHEMA_VERSION, "builder_version": __version__,
         "inputs": [[i.source, i.split, i.sha256] for i in inputs],
         "config": config.to_dict(), "shard_size": shard_size,
@@ -571,6 +591,10 @@ def summary_table(m: dict) -> str:
     for source, s in m["sources"].items():
         if s.get("synthetic"):
             lines.append(f"SYNTHETIC DATA: {source} is {s['synthetic_reason']} ({s['root']})")
+    if m.get("pose_library"):
+        lib = m["pose_library"]
+        lines.append(f"pose library: {lib['path']} ({lib['poses']} poses, {lib['views']} views, "
+                     f"sha256 {lib['sha256'][:12]})")
     lines.append(f"{'prior':16s} {'on':>3s} {'produced':>10s} {'merged dup':>10s} "
                  f"{'contradict':>10s} {'pp-confl':>9s} {'kept':>10s} {'same-pers':>10s} "
                  f"{'cross-pers':>10s}")
@@ -685,6 +709,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
     parser.add_argument("--config", help="prior config YAML (default: built-in defaults, as in "
                                          "pipelines/configs/priors_default.yaml)")
+    parser.add_argument("--pose-library", metavar="FILE",
+                        help="turn on the opt-in pose_library prior with this 3D pose library "
+                             "(.npz as ../shared/fixtures/mocap-dev/poses.npz, or .bvh); the "
+                             "manifest records its sha256")
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
                         help="persons per shard (whole images)")
     parser.add_argument("--overwrite", action="store_true",
@@ -704,6 +732,8 @@ def run(args) -> int:
     roots = {"coco": args.coco_root, "mpii": args.mpii_root}
     roots = {k: v for k, v in roots.items() if v}
     config = PriorConfig.from_yaml(args.config) if args.config else PriorConfig()
+    if args.pose_library:
+        config = config.with_pose_library(args.pose_library)
     splits = {s: args.splits for s in args.sources} if args.splits else None
     out = build(args.sources, args.out, roots=roots, workers=args.workers, config=config,
                 overwrite=args.overwrite, progress=not args.quiet, splits=splits,

@@ -18,7 +18,7 @@ from .priors.config import RULE_NAMES
 
 PRIOR_COLOURS = {"foot_contact": "#1f77b4", "person_scale": "#ff7f0e",
                  "foreshortening": "#2ca02c", "facing": "#d62728", "occlusion": "#9467bd",
-                 "lifting": "#8c564b"}
+                 "lifting": "#8c564b", "pose_library": "#e377c2"}
 
 
 def load_build(build_dir: Path, verify: str = "sizes"):

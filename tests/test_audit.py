@@ -27,9 +27,10 @@ def test_score_counts_an_ordered_label_on_an_equal_pair_as_wrong():
 
 
 def test_reliability_bins_precision_by_confidence():
-    c = reliability(np.array([0.05, 0.95, 0.95]), np.array([False, True, False]))
+    c = reliability(np.array([0.05, 0.95, 0.97, 0.92]), np.array([False, True, False, True]))
     assert c["count"][0] == 1 and c["precision"][0] == 0.0
-    assert c["count"][9] == 2 and c["precision"][9] == 0.5
+    assert c["count"][-1] == 2 and c["precision"][-1] == 0.5  # [0.95, 1]
+    assert c["count"][-2] == 1 and c["precision"][-2] == 1.0  # [0.9, 0.95)
 
 
 def test_orderable_pairs_count_labelled_pairs_apart_by_the_tolerance():

@@ -3,9 +3,10 @@ relative-depth-priors.md).
 
 One module per physical cue, each a function from person arrays to ``Pairs``:
 ``foot_contact`` (P1), ``person_scale`` (P2), ``foreshortening`` (P3), ``facing`` (P4),
-``occlusion`` (P5), and ``lifting`` (the within-person prior: the 3D lifts of each person's 2D
+``occlusion`` (P5), ``lifting`` (the within-person prior: the 3D lifts of each person's 2D
 skeleton enumerated with bone-length ranges and joint limits, labelling the pairs every surviving
-lift orders); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
+lift orders) and, opt-in, ``pose_library`` (P6: the pair orders the nearest views of a 3D pose
+library agree on); ``combine`` merges them. ``apply_priors`` runs them over a ``PersonTable``,
 vectorised over all its persons (no loop per person or per pair).
 """
 
@@ -20,7 +21,9 @@ from . import combine as combine_mod
 from . import cross_person, foot_contact, foreshortening
 from .config import RULE_NAMES, PriorConfig
 from .facing import facing
-from .lifting import lifting
+from .lifting import lifting_with_torso
+from . import pose_library as pose_library_mod  # the module stays ``priors.pose_library``
+from .pose_library import LibraryIndex
 from .occlusion import occlusion
 from .cross_person import PersonOrder
 from .pairs import RULE_CODE, Pairs
@@ -67,7 +70,8 @@ class PriorResult:
 
 
 def apply_priors(table: PersonTable, config: PriorConfig | None = None,
-                 evaluate_disabled: bool = False, keep_raw: bool = True) -> PriorResult:
+                 evaluate_disabled: bool = False, keep_raw: bool = True,
+                 library_index: LibraryIndex | None = None) -> PriorResult:
     """Run the enabled rules over every person of ``table`` and merge their labels.
 
     Arguments:
@@ -76,9 +80,13 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         evaluate_disabled: also run disabled rules (their labels appear in ``raw`` only), so an
             audit can measure them.
         keep_raw: fill ``raw`` with each rule's own keypoint pairs (the build skips it).
+        library_index: the pose library's prepared index (default: the file
+            ``config.pose_library.path`` names; without either, ``pose_library`` does not run).
     """
     config = config or PriorConfig()
     run = set(RULE_NAMES) if evaluate_disabled else set(config.enabled)
+    if library_index is None and not config.pose_library.path:
+        run.discard("pose_library")
     kp = np.asarray(table.keypoints, np.float64)
     vis = np.asarray(table.visibility, np.uint8)
     labelled = (vis > 0) & np.isfinite(kp).all(axis=-1)
@@ -108,8 +116,14 @@ def apply_priors(table: PersonTable, config: PriorConfig | None = None,
         joint_level["facing"] = facing(kp, vis, scale, config)
     if "occlusion" in run:
         joint_level["occlusion"] = occlusion(img, kp, vis, scale, config)
-    if "lifting" in run:
-        joint_level["lifting"] = lifting(kp, labelled, scale, config, vis)
+    keep_torso = None
+    if "lifting" in run or "pose_library" in run:
+        lifted, keep_torso = lifting_with_torso(kp, labelled, scale, config, vis)
+        if "lifting" in run:
+            joint_level["lifting"] = lifted
+    if "pose_library" in run:
+        joint_level["pose_library"] = pose_library_mod.pose_library(
+            kp, labelled, config, keep_torso, library_index)
     if "foreshortening" in run:
         # P3 orders a tilted limb only where another rule fixed the sign (within-person pairs).
         # Label-0 limbs: merged only if emit_equal, measured when an audit asks for them.

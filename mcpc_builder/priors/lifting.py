@@ -598,9 +598,30 @@ def _at(grid: np.ndarray, inner: np.ndarray, pair: np.ndarray, person: np.ndarra
     return out
 
 
+def torso_hypothesis(depth: np.ndarray) -> np.ndarray:
+    """(N,) index into ``_signs(3)`` of the true (hip line, shoulder line, spine) depth signs,
+    from (N, 21) depths (same orientation as ``DEPTH_TERMS``; a tie counts as +)."""
+    signs = np.stack([
+        depth[:, J["left_hip"]] - depth[:, J["right_hip"]],
+        depth[:, J["left_shoulder"]] - depth[:, J["right_shoulder"]],
+        0.5 * (depth[:, J["left_shoulder"]] + depth[:, J["right_shoulder"]])
+        - 0.5 * (depth[:, J["left_hip"]] + depth[:, J["right_hip"]])], axis=1)
+    # ``_signs(3)`` lists (+, -) products in binary order: a "-" in place k adds 2^(2 - k).
+    return ((signs < 0) @ np.array([4, 2, 1])).astype(np.int64)
+
+
 def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
             config: PriorConfig, visibility: np.ndarray | None = None) -> Pairs:
-    """Within-person labels every surviving 3D lift agrees on.
+    """Within-person labels every surviving 3D lift agrees on (``lifting_with_torso``'s)."""
+    return lifting_with_torso(keypoints, labelled, scale, config, visibility)[0]
+
+
+def lifting_with_torso(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
+                       config: PriorConfig, visibility: np.ndarray | None = None
+                       ) -> tuple[Pairs, np.ndarray]:
+    """Within-person labels every surviving 3D lift agrees on, and the (N, 8) bool torso
+    hypotheses (``_signs(3)`` order) that survive for each person (all for a person without a
+    scale).
 
     The widening only moves a bound away from the margin (it is >= 0), so it is computed for
     the pairs whose centre bounds already clear the margin (about a fifth of them), not for
@@ -614,11 +635,13 @@ def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
     cfg = config.lifting
     rows_all = np.flatnonzero(np.isfinite(scale) & (scale > 0))
     out = []
+    keep_torso = np.ones((len(keypoints), len(_signs(3))), bool)
     for start in range(0, len(rows_all), cfg.batch):
         rows = rows_all[start:start + cfg.batch]
         h = scale[rows].astype(np.float64)
         o = _offsets(keypoints[rows].astype(np.float64), h, config,
                      None if visibility is None else visibility[rows])
+        keep_torso[rows] = o.keep_t
         lo32, hi32, inner_lo, inner_hi = _bound_grid(o)
         margin_px = cfg.min_margin * h  # (N,)
         lab = labelled[rows].T
@@ -643,4 +666,4 @@ def lifting(keypoints: np.ndarray, labelled: np.ndarray, scale: np.ndarray,
             (margin - cfg.min_margin) / cfg.confidence_span, 0, 1)
         out.append(Pairs.make("lifting", rows[n], PAIR_A[p], rows[n], PAIR_B[p], label, conf,
                               margin))
-    return Pairs.concat(out)
+    return Pairs.concat(out), keep_torso

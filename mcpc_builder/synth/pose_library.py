@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def load_pose_library(path: str) -> PoseLibrary:
     if p.suffix.lower() == ".bvh":
         data = read_bvh(p)
     elif p.suffix.lower() == ".npz":
+        if not zipfile.is_zipfile(p):
+            raise _error(path, "not a .npz archive (a zip of .npy arrays)")
         with np.load(p, allow_pickle=False) as d:
             data = {k: d[k] for k in d.files}
     else:

@@ -20,6 +20,9 @@ plain per-person Python implementation of the same rules.
        baseline gives the same labels from the same persons but writes no files.
 3. Prints a table and writes ``bench_build.json``. Targets: (b) <= 2 x (a); (b) >= 20 x faster
    than (c); peak memory of (b) <= 4 x the JSON file size.
+
+With ``--pose-library FILE`` it also times (b') the workers=1 build with the opt-in pose-library
+prior reading FILE (its index built inside the timed build), against (b) and (a).
 """
 
 from __future__ import annotations
@@ -180,15 +183,18 @@ print(json.dumps({{'json_load_s':a,'msgspec_s':b,'peak_rss_bytes':rss}}))
     return _child(code)
 
 
-def measure_build(path: Path, out: Path, workers: int) -> dict:
+def measure_build(path: Path, out: Path, workers: int, pose_library: str | None = None) -> dict:
     root = path.parent.parent
     code = f"""
 import json,time
 {_RSS.split(';')[0]}
 from mcpc_builder.build import build
+from mcpc_builder.priors.config import PriorConfig
+lib={pose_library!r}
+config=PriorConfig().with_pose_library(lib) if lib else PriorConfig()
 t=time.perf_counter();c=time.process_time()
 build(['coco'],{str(out)!r},roots={{'coco':{str(root)!r}}},workers={workers},overwrite=True,
-      progress=False,check_images=False)
+      progress=False,check_images=False,config=config)
 s=time.perf_counter()-t;cpu=time.process_time()-c  # CPU of this process's threads
 {_RSS.split(';')[1]}
 m=json.load(open({str(out / 'manifest.json')!r}))
@@ -236,7 +242,11 @@ def main(argv=None) -> int:
                         help="fraction of COCO train2017 size (1.0 = full scale)")
     parser.add_argument("--baseline-fraction", type=float, default=0.005,
                         help="share of the images the per-person baseline runs on")
+    parser.add_argument("--pose-library", metavar="FILE",
+                        help="also time the build with the opt-in pose-library prior")
     args = parser.parse_args(argv)
+    if args.pose_library and not Path(args.pose_library).is_file():
+        raise UsageError(f"--pose-library: {args.pose_library}: no such file")
     for option, value in (("--scale", args.scale), ("--baseline-fraction", args.baseline_fraction)):
         if not (np.isfinite(value) and value > 0):
             raise UsageError(f"{option}: expected a finite number > 0, got {value}")
@@ -260,6 +270,9 @@ def main(argv=None) -> int:
     b1 = measure_build(ann, out / "mcpc-w1", workers=1)
     b2 = measure_build(ann, out / "mcpc-w2", workers=2)
     c = measure_baseline(ann, args.baseline_fraction)
+    lib = measure_build(ann, out / "mcpc-pose-library", workers=1,
+                        pose_library=str(Path(args.pose_library).resolve())) \
+        if args.pose_library else None
     c_total = c["json_load_s"] + c["rules_extrapolated_s"]
     fig = {
         "file_bytes": size, "counts": counts,
@@ -281,6 +294,11 @@ def main(argv=None) -> int:
         "peak_rss_over_file_size": b1["peak_rss_bytes"] / size,
         "persons": b1["persons"], "pairs": b1["pairs"], "shards": b1["shards"],
         "cpu_count": os.cpu_count(),
+        "pose_library": None if lib is None else {
+            "file": args.pose_library, "build_workers1_s": lib["build_s"],
+            "peak_rss_bytes": lib["peak_rss_bytes"], "pairs": lib["pairs"],
+            "ratio_over_b": lib["build_s"] / b1["build_s"],
+            "ratio_over_a_msgspec": lib["build_s"] / a["msgspec_s"]},
         # issue 10: the build within 2x the *typed* decode (msgspec), not json.load
         "targets": {"b_le_2x_typed_decode": b1["build_s"] <= 2 * a["msgspec_s"],
                     "b_le_2x_json_load": b1["build_s"] <= 2 * a["json_load_s"],
@@ -303,6 +321,10 @@ def main(argv=None) -> int:
          f"vectorised priors {c['vectorised_subset_s']:.3f} s on the same "
          f"{c['subset_persons']} persons: {c['rules_speedup']:.1f} x faster"),
     ]
+    if lib is not None:
+        rows.append(("(b') build + pose library", lib["build_s"],
+                     f"{lib['build_s'] / b1['build_s']:.2f} x (b); "
+                     f"{lib['build_s'] / a['msgspec_s']:.2f} x msgspec; {lib['pairs']} pairs"))
     print(f"\n{'step':28s} {'seconds':>9s}  note")
     for name, s, note in rows:
         print(f"{name:28s} {s:9.2f}  {note}")

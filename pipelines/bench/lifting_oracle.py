@@ -38,19 +38,6 @@ lifting = importlib.import_module("mcpc_builder.priors.lifting")
 MIN_JOINTS = 10
 
 
-def true_torso_hypothesis(depth: np.ndarray) -> np.ndarray:
-    """(N,) index into ``lifting._signs(3)`` of the true (hip line, shoulder line, spine) depth
-    signs, from (N, 21) true depths (same orientation as ``lifting.DEPTH_TERMS``)."""
-    j = lifting.J
-    signs = np.sign(np.stack([
-        depth[:, j["left_hip"]] - depth[:, j["right_hip"]],
-        depth[:, j["left_shoulder"]] - depth[:, j["right_shoulder"]],
-        0.5 * (depth[:, j["left_shoulder"]] + depth[:, j["right_shoulder"]])
-        - 0.5 * (depth[:, j["left_hip"]] + depth[:, j["right_hip"]])], axis=1))
-    # ``_signs(3)`` lists (+, -) products in binary order: a "-" in place k adds 2^(2 - k).
-    return ((signs < 0) @ np.array([4, 2, 1])).astype(np.int64)
-
-
 def labels_from_bounds(lo: np.ndarray, hi: np.ndarray, both_labelled: np.ndarray,
                        margin: np.ndarray) -> np.ndarray:
     """(N, P) int8 +1 (a closer) / -1 / 0 from pair bounds of z_a - z_b, as ``lifting`` does."""
@@ -75,7 +62,7 @@ def diagnose(keypoints, visibility, depth, config: PriorConfig, tolerance: float
     margin = config.lifting.min_margin * h[:, None]
     gap = z[:, lifting.PAIR_A] - z[:, lifting.PAIR_B]
     truth = np.where(gap < -tolerance, 1, np.where(gap > tolerance, -1, 0))
-    true_t = true_torso_hypothesis(z)
+    true_t = lifting.torso_hypothesis(z)
     rows = np.arange(len(kp))
     bounds = {
         "actual": (np.where(alive[..., None], lo, np.inf).min(1),

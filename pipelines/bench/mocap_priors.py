@@ -14,20 +14,28 @@ Two annotation formats:
 - ``mpii``: MPII's 16 joints (pelvis, thorax = neck base, upper neck, head top), every flag 2 (the
   converted MPII JSON carries no occlusion flags).
 
-Run: ``python -m pipelines.bench.mocap_priors [--poses FILE] [--views 20] [--seed 0] [--config FILE]``
-(``--config``: a prior config YAML, as ``mcpc-build audit --config``).
+With ``--pose-library FILE`` the opt-in ``pose_library`` prior runs too. When FILE is the
+``--poses`` file itself, each view is labelled by the library *without the view's own activity*
+(leave-one-activity-out: the three stealthy-walk clips never vote for each other), so the figure
+is never the library recognising its own poses.
+
+Run: ``python -m pipelines.bench.mocap_priors [--poses FILE] [--views 20] [--seed 0] [--config FILE]
+[--pose-library FILE]`` (``--config``: a prior config YAML, as ``mcpc-build audit --config``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from mcpc_builder.audit import reliability
 from mcpc_builder.errors import cli_entry
 from mcpc_builder.joints import COCO17, MCPC21, MPII16, convert
 from mcpc_builder.persons import PersonTable
+from mcpc_builder.priors.pose_library import IMAGE_SIZE, sample_cameras
 from mcpc_builder.synth.annotator import COCO_OKS_SIGMAS
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +43,6 @@ _REPO = Path(__file__).resolve().parents[2]
 DEFAULT_POSES = next((c / "shared/fixtures/mocap-dev/poses.npz" for c in (_REPO.parent,
                       _REPO.parent.parent) if (c / "shared/fixtures/mocap-dev/poses.npz").exists()),
                      _REPO.parent / "shared/fixtures/mocap-dev/poses.npz")
-IMAGE_SIZE = 1000
 J21 = MCPC21.index
 # COCO's per-keypoint OKS sigmas (the synthetic annotator's); this harness's own choice for the
 # MPII-only points (it predates the world's ``annotator.EXTRA_SIGMAS``; kept so its figures hold).
@@ -54,28 +61,6 @@ def _library_points(joints: np.ndarray, names: list[str]) -> dict[str, np.ndarra
     out["head_top"] = joints[:, ix["head_top"]]
     out["head_centre"] = joints[:, ix["head_centre"]]
     return out
-
-
-def sample_cameras(target: np.ndarray, rng: np.random.Generator):
-    """World->camera rotations and centres aimed at ``target`` (V, 3).
-
-    Returns R (V, 3, 3) rows = camera x (right), y (down), z (forward) in world coordinates;
-    centre (V, 3); focal (V,) pixels.
-    """
-    v = len(target)
-    yaw = rng.uniform(0, 2 * np.pi, v)
-    dist = rng.uniform(2.0, 15.0, v)
-    height = rng.uniform(0.5, 3.0, v)
-    centre = np.stack([target[:, 0] + dist * np.cos(yaw), target[:, 1] + dist * np.sin(yaw),
-                       height], axis=1)
-    aim = target + rng.normal(0, 0.3, (v, 3))
-    fwd = aim - centre
-    fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right, axis=1, keepdims=True)
-    down = np.cross(fwd, right)
-    focal = rng.uniform(0.6, 2.0, v) * IMAGE_SIZE
-    return np.stack([right, down, fwd], axis=1), centre, focal
 
 
 def _segment_hides(p2, z, a2, b2, za, zb, radius_px, margin_m):
@@ -172,8 +157,10 @@ def views(poses: str | Path = DEFAULT_POSES, n_views: int = 20, seed: int = 0,
     return table, d21[..., 0].astype(np.float64), activity[pose], px_per_m
 
 
-def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05) -> dict:
-    """Same-person precision and coverage of K labels (person rows, MCPC-21 joints)."""
+def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05, confidence=None
+                  ) -> dict:
+    """Same-person precision and coverage of K labels (person rows, MCPC-21 joints); with
+    ``confidence`` (K,), also precision per confidence bin (``audit.reliability``)."""
     n = len(depth)
     dz = depth[person, ja] - depth[person, jb]
     truth = np.where(dz < -tolerance, 1, np.where(dz > tolerance, -1, 0))
@@ -181,7 +168,9 @@ def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05) -> dic
     per = np.bincount(person, minlength=n)
     big = labelled.sum(1) >= 10
     eight = labelled.sum(1) >= 8
-    return {"labels": int(len(label)),
+    out = {} if confidence is None else {
+        "reliability": reliability(np.asarray(confidence), right)}
+    return out | {"labels": int(len(label)),
             "precision": float(right.mean()) if len(label) else None,
             "pairs_per_person_median": float(np.median(per)) if n else 0.0,
             "pairs_per_person_median_10plus": float(np.median(per[big])) if big.any() else 0.0,
@@ -190,21 +179,58 @@ def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05) -> dic
             "people": int(n)}
 
 
+def _priors_holding_out(table: PersonTable, activity: np.ndarray, config, poses):
+    """``apply_priors`` with the pose library; when the library is the ``poses`` file, the views
+    of each activity are labelled by the library without that activity."""
+    from mcpc_builder.priors import PriorResult, apply_priors
+    from mcpc_builder.priors.pose_library import load_index
+
+    lib = config.pose_library.path if config is not None else ""
+    if not lib or Path(lib).resolve() != Path(poses).resolve():
+        return apply_priors(table, config, evaluate_disabled=True)
+    index = load_index(config.pose_library)
+    results = []
+    for act in np.unique(activity):
+        rows = np.flatnonzero(activity == act)
+        results.append((rows, apply_priors(table.take(rows), config, evaluate_disabled=True,
+                                           library_index=index.subset(index.group != act))))
+    return _joined(results, len(table), PriorResult)
+
+
+def _joined(results, n: int, result_type):
+    """One ``PriorResult`` from results over row subsets (persons renumbered back)."""
+    from mcpc_builder.priors import Pairs
+
+    def back(pairs, rows):
+        return dataclasses.replace(pairs, person_a=rows[pairs.person_a],
+                                   person_b=rows[pairs.person_b])
+
+    raw = {}
+    for rule in results[0][1].raw:
+        raw[rule] = Pairs.concat([back(r.raw[rule], rows) for rows, r in results])
+    merged = Pairs.concat([back(r.pairs, rows) for rows, r in results])
+    scale = np.full(n, np.nan)
+    grounded = np.zeros(n, bool)
+    for rows, r in results:
+        scale[rows] = r.scale
+        grounded[rows] = r.grounded
+    return result_type([merged], scale, grounded, sum(r.produced for _, r in results),
+                       sum(r.dropped for _, r in results), raw)
+
+
 def measure(poses=DEFAULT_POSES, n_views: int = 20, seed: int = 0, config=None,
             tolerance: float = 0.05) -> dict:
-    from mcpc_builder.priors import apply_priors
-
     out = {}
     for fmt in ("coco", "mpii"):
         table, depth, activity, _ = views(poses, n_views, seed, fmt)
-        res = apply_priors(table, config, evaluate_disabled=True)
+        res = _priors_holding_out(table, activity, config, poses)
         labelled = table.visibility > 0
         rep = {}
         for rule, pr in res.raw.items():
             same = pr.person_a == pr.person_b
             rep[rule] = within_scores(pr.person_a[same], pr.joint_a[same].astype(int),
                                       pr.joint_b[same].astype(int), pr.label[same], depth,
-                                      labelled, tolerance)
+                                      labelled, tolerance, pr.confidence[same])
         m = res.pairs
         same = m.person_a == m.person_b
         rep["MERGED"] = within_scores(m.person_a[same], m.joint_a[same].astype(int),
@@ -236,6 +262,12 @@ def table_text(rep: dict) -> str:
                          f"{d['pairs_per_person_median']:5.0f} "
                          f"{d['pairs_per_person_median_10plus']:6.0f} "
                          f"{d['pairs_per_person_mean']:6.1f} {d['people_8plus_without_label']:6d}")
+        for k, d in r.items():
+            rel = d.get("reliability")
+            if k != "by_activity" and rel and any(rel["count"]):
+                lines.append(f"       {k:16s} by confidence: " + "  ".join(
+                    f"{lo:.2f}-{hi:.2f} {pct(p).strip()}% of {c}" for lo, hi, c, p in zip(
+                        rel["bin_low"], rel["bin_high"], rel["count"], rel["precision"]) if c))
         for act, d in r["by_activity"].items():
             lines.append(f"         {act:14s} {d['labels']:7d} {pct(d['precision']):>6s} "
                          f"{d['pairs_per_person_median']:5.0f} "
@@ -254,9 +286,14 @@ def main(argv=None) -> int:
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--config", help="prior config YAML (default: built-in defaults)")
+    ap.add_argument("--pose-library", metavar="FILE",
+                    help="also run the opt-in pose_library prior with this library (the --poses "
+                         "file itself: each activity held out of the library it is labelled by)")
     args = ap.parse_args(argv)
     from mcpc_builder.priors.config import PriorConfig
     config = PriorConfig.from_yaml(args.config) if args.config else None
+    if args.pose_library:
+        config = (config or PriorConfig()).with_pose_library(args.pose_library)
     rep = measure(args.poses, args.views, args.seed, config=config, tolerance=args.tolerance)
     print(table_text(rep))
     if args.json:

@@ -1,0 +1,287 @@
+"""P6 (opt-in): within-person depth order voted by the nearest poses of a 3D pose library.
+
+``lifting`` labels only what geometry forces: most 2D poses admit 3D lifts that disagree on most
+joint pairs, so it leaves many pairs of a person unlabelled. A library of real 3D poses (motion
+capture, ``synth.pose_library`` format: ``.npz`` or ``.bvh``) chooses between those lifts
+statistically: each library pose is seen through ``views`` sampled cameras (the geometry of the
+``pipelines.bench.mocap_priors`` harness, optionally mirrored left-right, with COCO-sized
+annotator click noise), and every view stores its normalised 2D body pose and the true depth
+order of every joint pair. A person is labelled from the ``k`` views nearest its own 2D pose:
+a pair is ordered when at least ``agreement`` of them order it the same way by at least
+``min_gap_m``.
+
+Features: the 12 body joints (shoulders, elbows, wrists, hips, knees, ankles) about the mid-hip
+point, divided by their RMS distance from it; a person needs all 12 labelled. ``torso_filter``:
+the neighbours are taken, nearest first, among the ``candidates`` nearest views whose torso
+orientation (the depth signs of hip line, shoulder line and spine) ``lifting`` did not rule out
+for this person -- the geometric and statistical priors checking each other; with fewer than
+``k`` such views the filter is dropped for that person.
+
+What it is not: a library of one actor (``../shared/fixtures/mocap-dev``: 123 poses of 11
+activities) covers few of the poses people take in the wild; its labels are as good as the
+library's coverage of the test poses. So it is off unless a library is named
+(``mcpc-build --pose-library FILE``), and the build manifest records which file it was.
+
+Nearest neighbours are brute force (float32 matrix products, chunked): with a library of
+~50k views this is ~1 ms per person on one core; no index structure is needed at this size.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..joints import BODY_POINTS, MCPC21
+from ..synth.annotator import SIGMAS
+from .config import PoseLibraryConfig, PriorConfig
+from .pairs import Pairs
+
+J = MCPC21.index
+IMAGE_SIZE = 1000  # pixels, the sampled cameras' square image
+FEATURE_JOINTS = np.array([J[p] for p in (
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")])
+PAIR_A, PAIR_B = np.triu_indices(MCPC21.num_joints, 1)
+_BODY_ROWS = np.array([BODY_POINTS.index(p) for p in MCPC21.body_points])
+CLICK_SIGMA = SIGMAS[_BODY_ROWS]  # OKS sigma of each MCPC-21 joint
+
+
+def features(keypoints: np.ndarray) -> np.ndarray:
+    """(N, 24) float32 normalised 2D body pose from (N, 21, 2) MCPC-21 keypoints; NaN rows for
+    persons without all 12 feature joints."""
+    kp = np.asarray(keypoints, np.float64)
+    centre = 0.5 * (kp[:, J["left_hip"]] + kp[:, J["right_hip"]])
+    x = kp[:, FEATURE_JOINTS] - centre[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.sqrt((x ** 2).sum(-1).mean(-1))
+        f = x / np.where(rms > 0, rms, np.nan)[:, None, None]
+    return f.reshape(len(f), -1).astype(np.float32)
+
+
+def sample_cameras(target: np.ndarray, rng: np.random.Generator):
+    """World->camera rotations and centres aimed at ``target`` (V, 3) (metres, Z up).
+
+    Height 0.5-3 m, horizontal distance 2-15 m, random yaw around the person, aimed at the target
+    with 0.3 m jitter, focal length 0.6-2.0 x the image width.
+
+    Returns R (V, 3, 3) rows = camera x (right), y (down), z (forward) in world coordinates;
+    centre (V, 3); focal (V,) pixels.
+    """
+    v = len(target)
+    yaw = rng.uniform(0, 2 * np.pi, v)
+    dist = rng.uniform(2.0, 15.0, v)
+    height = rng.uniform(0.5, 3.0, v)
+    centre = np.stack([target[:, 0] + dist * np.cos(yaw), target[:, 1] + dist * np.sin(yaw),
+                       height], axis=1)
+    aim = target + rng.normal(0, 0.3, (v, 3))
+    fwd = aim - centre
+    fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right, axis=1, keepdims=True)
+    down = np.cross(fwd, right)
+    focal = rng.uniform(0.6, 2.0, v) * IMAGE_SIZE
+    return np.stack([right, down, fwd], axis=1), centre, focal
+
+
+def mirrored(joints21: np.ndarray) -> np.ndarray:
+    """(N, 21, 3) poses mirrored left-right (world x negated, left and right joints swapped)."""
+    out = joints21[:, MCPC21.flip_index].copy()
+    out[..., 0] *= -1
+    return out
+
+
+@dataclass(frozen=True)
+class LibraryIndex:
+    """Library views, one row each.
+
+    features: (V, 24) float32; gap: (V, P) float16 true z_a - z_b of the pairs (``PAIR_A``,
+    ``PAIR_B``), metres of the library body; torso: (V,) int8 the view's torso hypothesis
+    (``lifting.torso_hypothesis``); group: (V,) str the pose's activity; pose: (V,) int64 the
+    library pose; stature: the library body's stature, metres.
+    """
+
+    features: np.ndarray
+    gap: np.ndarray
+    torso: np.ndarray
+    group: np.ndarray
+    pose: np.ndarray
+    stature: float
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def subset(self, keep: np.ndarray) -> "LibraryIndex":
+        """The views where ``keep`` (V,) bool holds (e.g. all but one activity, to measure)."""
+        return LibraryIndex(self.features[keep], self.gap[keep], self.torso[keep],
+                            self.group[keep], self.pose[keep], self.stature)
+
+
+def build_index(joints21: np.ndarray, stature: float, group: np.ndarray, views: int = 200,
+                seed: int = 1, mirror: bool = True, noise: bool = True) -> LibraryIndex:
+    """Project (N, 21, 3) library poses (metres, Z up) through ``views`` cameras each.
+
+    ``mirror`` adds every pose mirrored left-right (its own cameras); ``noise`` adds 2D click
+    noise the size of COCO annotators' (OKS sigma x sqrt(area) per keypoint, area = half the
+    projected box) to the features, as the people they are compared with carry it.
+    """
+    from .lifting import torso_hypothesis
+
+    rng = np.random.default_rng(seed)
+    group = np.asarray(group)
+    pose_id = np.arange(len(joints21))
+    if mirror:
+        joints21 = np.concatenate([joints21, mirrored(joints21)])
+        group = np.concatenate([group, group])
+        pose_id = np.concatenate([pose_id, pose_id])
+    pose = np.repeat(np.arange(len(joints21)), views)
+    world = joints21[pose]
+    R, centre, focal = sample_cameras(world[:, J["pelvis"]], rng)
+    cam = np.einsum("vij,vkj->vki", R, world - centre[:, None])
+    z = cam[..., 2]
+    uv = focal[:, None, None] * cam[..., :2] / z[..., None] + IMAGE_SIZE / 2
+    if noise:
+        area = 0.5 * np.prod(uv.max(1) - uv.min(1), axis=1)
+        uv = uv + rng.normal(size=uv.shape) * (CLICK_SIGMA[None, :, None]
+                                               * np.sqrt(area / 2)[:, None, None])
+    gap = (z[:, PAIR_A] - z[:, PAIR_B]).astype(np.float16)
+    return LibraryIndex(features(uv), gap, torso_hypothesis(z).astype(np.int8), group[pose],
+                        pose_id[pose], float(stature))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_index(path: str, mtime_ns: int, size: int, views: int, seed: int, mirror: bool,
+                  noise: bool) -> LibraryIndex:
+    from ..synth.pose_library import load_pose_library
+
+    lib = load_pose_library(path)
+    return build_index(lib.joints[:, _BODY_ROWS], lib.stature, lib.activity, views, seed,
+                       mirror, noise)
+
+
+def load_index(config: PoseLibraryConfig) -> LibraryIndex:
+    """The index of the library ``config.path`` names (cached per file and parameters).
+
+    Raises ``DataError`` naming the file when it is missing or not a pose library."""
+    path = config.path
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise DataError(path, "pose library not found (priors.pose_library.path / "
+                              "--pose-library)") from None
+    try:
+        return _cached_index(str(Path(path).resolve()), st.st_mtime_ns, st.st_size,
+                             config.views, config.seed, config.mirror, config.noise)
+    except DataError:
+        raise
+    except (ValueError, OSError, KeyError, EOFError) as err:
+        # ``load_pose_library`` names the file already ("<path>: pose library: ...").
+        msg = str(err)
+        prefix = f"{Path(path).resolve()}: "
+        msg = msg[len(prefix):] if msg.startswith(prefix) else msg
+        raise DataError(path, msg if msg.startswith("pose library") else
+                        f"pose library: {msg}") from None
+
+
+def nearest(query: np.ndarray, index_features: np.ndarray, count: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` nearest index rows of each query, nearest first: (Q, count) int64 rows and
+    (Q, count) float32 Euclidean distances."""
+    count = min(count, len(index_features))
+    d = (query ** 2).sum(1)[:, None] - 2 * query @ index_features.T \
+        + (index_features ** 2).sum(1)[None]
+    part = np.argpartition(d, count - 1, axis=1)[:, :count]
+    dist = np.take_along_axis(d, part, 1)
+    order = np.argsort(dist, axis=1, kind="stable")
+    return (np.take_along_axis(part, order, 1),
+            np.sqrt(np.maximum(np.take_along_axis(dist, order, 1), 0)))
+
+
+def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
+         keep_torso: np.ndarray | None = None, chunk: int = 128
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pair labels of each query from its ``k`` nearest library views.
+
+    Arguments:
+        query: (Q, 24) float32 features (finite); keep_torso: (Q, 8) bool torso hypotheses
+            ``lifting`` keeps for each query, or None (no filter).
+    Returns:
+        label: (Q, P) int8 +1 (a closer) / -1 / 0; margin: (Q, P) float32 the smallest |gap|
+        among the agreeing views over the library stature (0 where unlabelled); distance: (Q,)
+        float32 feature distance to the k-th (farthest) voting view: how well the library
+        covers the query's pose. Queries beyond ``max_distance`` get no label.
+    """
+    q_n, p_n = len(query), len(PAIR_A)
+    label = np.zeros((q_n, p_n), np.int8)
+    margin = np.zeros((q_n, p_n), np.float32)
+    distance = np.full(q_n, np.inf, np.float32)
+    if q_n == 0 or len(index) == 0:
+        return label, margin, distance
+    k = min(cfg.k, len(index))
+    need = math.ceil(cfg.agreement * k - 1e-9)
+    min_gap = np.float16(cfg.min_gap_m)
+    lib_f = np.ascontiguousarray(index.features, np.float32)
+    for s in range(0, q_n, chunk):
+        q = np.ascontiguousarray(query[s:s + chunk], np.float32)
+        cand, dist = nearest(q, lib_f, max(cfg.candidates, k) if keep_torso is not None else k)
+        if keep_torso is not None:
+            allowed = np.take_along_axis(keep_torso[s:s + chunk], index.torso[cand].astype(np.intp),
+                                         1)
+            enough = allowed.sum(1) >= k
+            # Allowed candidates first (stable: nearest first within each class).
+            rank = np.argsort(~allowed, axis=1, kind="stable")
+            filtered = np.take_along_axis(cand, rank, 1)
+            nn = np.where(enough[:, None], filtered[:, :k], cand[:, :k])
+            kth = np.where(enough, np.take_along_axis(dist, rank, 1)[:, k - 1], dist[:, k - 1])
+        else:
+            nn = cand[:, :k]
+            kth = dist[:, k - 1]
+        g = index.gap[nn]  # (q, k, P) float16
+        closer = g <= -min_gap
+        farther = g >= min_gap
+        n_close = closer.sum(1)
+        n_far = farther.sum(1)
+        lab = np.where(n_close >= need, 1, np.where(n_far >= need, -1, 0)).astype(np.int8)
+        if cfg.max_distance is not None:
+            lab[kth > cfg.max_distance] = 0
+        mag = np.abs(g).astype(np.float32)
+        agree = np.where(lab[:, None] == 1, closer, farther)
+        m = np.where(agree, mag, np.inf).min(1) / index.stature
+        label[s:s + chunk] = lab
+        margin[s:s + chunk] = np.where(lab != 0, m, 0)
+        distance[s:s + chunk] = kth
+    return label, margin, distance
+
+
+def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfig,
+                 keep_torso: np.ndarray | None = None, index: LibraryIndex | None = None
+                 ) -> Pairs:
+    """Within-person labels voted by the library's nearest views.
+
+    Arguments:
+        keypoints: (N, 21, 2) pixels, NaN unlabelled; labelled: (N, 21) bool;
+        keep_torso: (N, 8) bool torso hypotheses ``lifting`` keeps per person (used when
+            ``torso_filter``), or None; index: a prepared ``LibraryIndex`` (default: the one
+            ``config.pose_library.path`` names).
+    Only pairs of two labelled joints are emitted, for persons with all 12 feature joints.
+    """
+    cfg = config.pose_library
+    index = index if index is not None else load_index(cfg)
+    f = features(keypoints)
+    rows = np.flatnonzero(np.isfinite(f).all(1))
+    if len(rows) == 0:
+        return Pairs.empty()
+    kt = keep_torso[rows] if (keep_torso is not None and cfg.torso_filter) else None
+    label, margin, distance = vote(f[rows], index, cfg, kt)
+    lab = labelled[rows]
+    ok = (label != 0) & lab[:, PAIR_A] & lab[:, PAIR_B]
+    n, p = np.nonzero(ok)  # person-major
+    confidence = np.where(distance[n] <= cfg.near_distance, cfg.confidence_near,
+                          cfg.confidence_far)
+    return Pairs.make("pose_library", rows[n], PAIR_A[p], rows[n], PAIR_B[p], label[n, p],
+                      confidence, margin[n, p])
