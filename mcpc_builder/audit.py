@@ -92,7 +92,9 @@ def score(label: np.ndarray, truth: np.ndarray, persons_a: np.ndarray, persons_b
 
 def reliability(confidence: np.ndarray, correct: np.ndarray) -> dict:
     """Precision per confidence bin: {bin_low, bin_high, count, precision} lists."""
-    idx = np.clip(np.digitize(confidence, CONFIDENCE_BINS) - 1, 0, len(CONFIDENCE_BINS) - 2)
+    # Rounded first: a float32 0.9 is 0.89999998 and belongs in the bin that starts at 0.9.
+    conf = np.round(np.asarray(confidence, np.float64), 6)
+    idx = np.clip(np.digitize(conf, CONFIDENCE_BINS) - 1, 0, len(CONFIDENCE_BINS) - 2)
     count = np.bincount(idx, minlength=len(CONFIDENCE_BINS) - 1)
     hits = np.bincount(idx, weights=correct.astype(float), minlength=len(CONFIDENCE_BINS) - 1)
     with np.errstate(invalid="ignore", divide="ignore"):

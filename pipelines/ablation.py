@@ -29,9 +29,10 @@ With ``--dense-control`` a fourth arm, ``wsp_dense``, pre-trains exactly like ``
 of the build whose training people carry DENSE ground-truth same-person labels
 (``pipelines.dense_control``): the upper bound of what better priors could give, to tell whether
 a missing gain is the labels' or the method's. With ``--library-control`` an arm ``wsp_library``
-pre-trains like ``wsp`` on the build plus pose-library same-person labels
-(``pipelines.library_control``: a k-nearest-neighbour vote over real motion capture, no ground
-truth). ``--arms`` runs a subset (e.g. ``--arms wsp wsp_library --library-control``).
+pre-trains like ``wsp`` on the same images built with the opt-in pose-library prior as well
+(``pipelines.library_control``: ``mcpc-build --pose-library`` with the real motion capture of
+``../shared/fixtures/mocap-dev``, or ``--pose-library FILE``; no ground truth). ``--arms`` runs a
+subset (e.g. ``--arms wsp wsp_library --library-control``).
 
 Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results.md`` and
 ``OUT/ablation.png``.
@@ -335,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="delete OUT's runs first")
     parser.add_argument("--library-control", action="store_true",
-                        help="add the wsp_library arm: WSP on the build plus pose-library "
-                             "same-person labels (see pipelines/library_control.py)")
+                        help="add the wsp_library arm: WSP on the same images built with the "
+                             "pose-library prior too (see pipelines/library_control.py)")
+    parser.add_argument("--pose-library", metavar="FILE", default=None,
+                        help="the library of the wsp_library arm (default: "
+                             "../shared/fixtures/mocap-dev/poses.npz)")
     parser.add_argument("--arms", nargs="+", default=None,
                         help="run only these arms (default: all the flags ask for)")
     parser.add_argument("--dense-control", action="store_true",
@@ -346,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replot", metavar="JSON", default=None,
                         help="only redraw OUT/ablation.png from an ablation.json")
     args = parser.parse_args(argv)
+    if args.pose_library and not args.library_control:
+        raise UsageError("--pose-library: the library of the wsp_library arm; add "
+                         "--library-control")
     if args.replot:
         import json
 
@@ -414,11 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.library_control and "wsp_library" in arm_names:
         from pipelines.library_control import add_library_labels
 
-        library_dir, library_info = add_library_labels(build_dir, out / "mcpc-library", splits,
-                                                       truth)
-        print(f"library arm: {library_dir} = {build_dir} + {library_info['labels_added']} "
-              f"pose-library same-person labels (precision against the synthetic truth "
-              f"{library_info['precision']:.3f})", flush=True)
+        library_dir, library_info = add_library_labels(
+            build_dir, out / "mcpc-library", splits, truth, library=args.pose_library,
+            workers=max(args.workers, 1), progress=show)
+        plain, lib = library_info["plain"], library_info["with_library"]
+        print(f"library arm: {library_dir} = {build_dir}'s images built with the pose-library "
+              f"prior ({library_info['library']['path']}): same-person labels of the training "
+              f"people {plain['labels']} -> {lib['labels']} (precision against the synthetic "
+              f"truth {plain['precision']:.3f} -> {lib['precision']:.3f})", flush=True)
     dense_dir = None
     if args.dense_control and "wsp_dense" in arm_names:
         from pipelines.dense_control import densify

@@ -1,17 +1,15 @@
-"""Ablation arm: the same MCPC build with pose-library same-person labels added.
+"""Ablation arm ``wsp_library``: the same pre-training images built with the pose-library prior.
 
-``pipelines.bench.library_lifting`` measures a k-nearest-neighbour vote over a library of real
-motion-capture poses as a labeller: 2-4x the same-person pairs of ``lifting`` at 96-97% precision
-on real motion it has not seen, 91-94% on bodies and poses unlike it. Would such labels make
-pre-training transfer? This writes a copy of a build in which every COCO person of the training
-splits with all 12 body joints labelled gets, besides its prior-made labels, the library's labels
-for the pairs of its labelled COCO joints that no prior labelled (the ``lifting`` name, the
-contract's within-person prior; confidence ``CONFIDENCE``). The library is the mocap dev set
-(``../shared/fixtures/mocap-dev``), k and agreement as chosen on it (leave-one-activity-out), never
-on the ablation. No ground truth is read to make the labels; ``truth`` only scores them.
+The opt-in ``pose_library`` prior (``mcpc_builder/priors/pose_library.py``, ``mcpc-build
+--pose-library FILE``) labels a person's joint pairs by the nearest views of a 3D pose library.
+Would its labels make pre-training transfer? This builds the ablation's pre-training source again,
+with the build's own prior config plus the pose-library prior reading the mocap dev set
+(``../shared/fixtures/mocap-dev``; its settings as chosen on that set and the dev world, never on
+the ablation), into ``OUT/mcpc-library``: the product's own path, not a relabelled copy. No ground
+truth is read to make the labels; ``truth`` only scores them.
 
-Like ``pipelines.dense_control`` the result is a valid build marked ``"control"`` in the manifest;
-held-out people are untouched, so the depth-order probe still scores pairs nobody labelled.
+The arm pre-trains on the training splits only, like every arm; the depth-order probe reads the
+plain build, so it still scores pairs that no prior of the plain build labelled.
 """
 
 from __future__ import annotations
@@ -19,94 +17,63 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
-from mcpc_builder import contract
-from pipelines.bench import library_lifting as ll
-from pipelines.dense_control import relabelled_copy
-
-CONTROL_NOTE = ("pose-library (mocap dev set, k-nearest-neighbour vote) same-person labels added "
-                "for the training splits' COCO persons (ablation arm)")
-PRIOR = "lifting"
-CONFIDENCE = 0.95
-K = 50
-AGREEMENT = 1.0
+from mcpc_builder.contract import read_manifest
 
 
-def library_pairs(person_id: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray,
-                  library: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-    """The library's labels for persons (N,) with (N, 21, 2) keypoints and (N, 21) flags:
-    pairs of labelled COCO joints (MCPC-21 indices) the vote orders; label +1 where a is closer."""
-    kp = np.where((visibility > 0)[..., None], keypoints, np.nan)
-    f = ll.features(kp)
-    ok = np.isfinite(f).all(1)
-    lab = np.zeros((len(f), len(ll.PAIRS[0])), np.int8)
-    if ok.any():
-        lab[ok] = ll.knn_labels(f[ok], library[0], library[1], K, AGREEMENT)
-    joints = np.array(ll.JOINTS)
-    a, b = joints[ll.PAIRS[0]], joints[ll.PAIRS[1]]
-    both = (visibility[:, a] > 0) & (visibility[:, b] > 0)
-    row, pair = np.nonzero((lab != 0) & both)
-    return {"person_a": person_id[row], "joint_a": a[pair].astype(np.int8),
-            "person_b": person_id[row], "joint_b": b[pair].astype(np.int8),
-            "label": lab[row, pair].astype(np.int8),
-            "confidence": np.full(len(row), CONFIDENCE, np.float32),
-            "prior": np.full(len(row), PRIOR, dtype=object),
-            "margin": np.zeros(len(row), np.float32)}
+def default_library() -> Path:
+    """The mocap dev set next to the checkout (``../shared/fixtures/mocap-dev/poses.npz``)."""
+    from pipelines.bench.mocap_priors import DEFAULT_POSES
+
+    return Path(DEFAULT_POSES)
 
 
-def _pair_keys(person: np.ndarray, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
-    """(K,) int64 key of an unordered same-person joint pair."""
-    lo, hi = np.minimum(ja, jb).astype(np.int64), np.maximum(ja, jb).astype(np.int64)
-    return (person.astype(np.int64) * 32 + lo) * 32 + hi
+def same_person_scores(build_dir: Path, splits, truth: dict[int, np.ndarray],
+                       tolerance: float = 0.05) -> dict:
+    """Same-person labels of the ``splits`` people of a build: count, labels per person and
+    precision against ``truth`` (annotation id -> (21, 3) joints, camera frame, metres)."""
+    from wsp_model.mcpc_data import read_build
+
+    t = read_build(build_dir)
+    people = np.flatnonzero(np.isin(t.split, list(splits)))
+    same = (t.pair_a == t.pair_b) & np.isin(t.pair_a, people)
+    a, ja, jb, lab = t.pair_a[same], t.joint_a[same], t.joint_b[same], t.label[same]
+    known = np.array([int(t.source_ann_id[p]) in truth for p in a], bool)
+    z = np.stack([truth[int(t.source_ann_id[p])][:, 2] for p in a[known]]) if known.any() \
+        else np.zeros((0, 21))
+    rows = np.arange(len(z))
+    gap = z[rows, ja[known]] - z[rows, jb[known]]
+    truth_order = np.where(gap < -tolerance, 1, np.where(gap > tolerance, -1, 0))
+    return {"labels": int(same.sum()), "people": int(len(people)),
+            "labels_per_person": float(same.sum() / max(len(people), 1)),
+            "scored": int(known.sum()),
+            "precision": float((truth_order == lab[known]).mean()) if known.any() else None}
 
 
 def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
                        truth: dict[int, np.ndarray] | None = None,
-                       library: tuple[np.ndarray, np.ndarray] | None = None,
-                       library_views: int = 200) -> tuple[Path, dict]:
-    """Write the library-label build into ``out_dir`` (replaced); return it and counts (labels
-    added; their precision against ``truth`` where given: annotation id -> (21, 3) joints).
+                       library: str | Path | None = None, workers: int = 1,
+                       progress: bool = False) -> tuple[Path, dict]:
+    """Build ``build_dir``'s sources again into ``out_dir`` (replaced) with its prior config plus
+    the pose-library prior reading ``library`` (default: the mocap dev set); return the folder
+    and the same-person labels of the ``splits`` people in both builds (scored against ``truth``
+    where given)."""
+    from mcpc_builder.build import build
+    from mcpc_builder.priors.config import PriorConfig
+    from wsp_model.mcpc_data import source_roots
 
-    ``library``: (features, true orders) as ``pipelines.bench.library_lifting`` makes them;
-    default the mocap dev set seen through ``library_views`` cameras per pose (seed 1)."""
-    lib_f, lib_o = library if library is not None else ll.mocap_samples(library_views, 1)[:2]
-    splits = set(splits)
-    counts = {"labels_added": 0, "scored": 0, "right": 0}
-
-    def relabel(persons, pairs):
-        pid = persons.column("person_id").to_numpy()
-        want = np.array([s == "coco" and sp in splits for s, sp in zip(
-            persons.column("source").to_pylist(), persons.column("split").to_pylist())], bool)
-        if not want.any():
-            return None
-        kp = np.array(persons.column("keypoints").to_pylist(), np.float64)[want]
-        vis = np.array(persons.column("visibility").to_pylist(), np.uint8)[want]
-        new = library_pairs(pid[want], kp.reshape(len(kp), -1, 2), vis, (lib_f, lib_o))
-        # Pairs a prior already labelled keep the prior's label.
-        p_a, p_b = pairs.column("person_a").to_numpy(), pairs.column("person_b").to_numpy()
-        same = p_a == p_b
-        have = _pair_keys(p_a[same], pairs.column("joint_a").to_numpy()[same],
-                          pairs.column("joint_b").to_numpy()[same])
-        fresh = ~np.isin(_pair_keys(new["person_a"], new["joint_a"], new["joint_b"]), have)
-        new = {k: v[fresh] for k, v in new.items()}
-        counts["labels_added"] += len(new["label"])
-        if truth:
-            ann_of = dict(zip(pid.tolist(), persons.column("source_ann_id").to_pylist()))
-            rows = np.array([int(ann_of[p]) in truth for p in new["person_a"].tolist()], bool)
-            if rows.any():
-                z = np.stack([truth[int(ann_of[p])][:, 2] for p in new["person_a"][rows].tolist()])
-                gap = z[np.arange(len(z)), new["joint_a"][rows]] \
-                    - z[np.arange(len(z)), new["joint_b"][rows]]
-                lab = new["label"][rows]
-                counts["scored"] += int(rows.sum())
-                counts["right"] += int((((gap < -0.05) & (lab == 1)) |
-                                        ((gap > 0.05) & (lab == -1))).sum())
-        return pa.concat_tables([pairs, pa.table(new, schema=contract.PAIRS_SCHEMA)])
-
-    out = relabelled_copy(build_dir, out_dir, CONTROL_NOTE, relabel,
-                          ["person_id", "source", "split", "source_ann_id", "keypoints",
-                           "visibility"])
-    scored = counts["scored"]
-    return out, {"labels_added": counts["labels_added"], "scored": scored,
-                 "precision": counts["right"] / scored if scored else None}
+    build_dir, out_dir = Path(build_dir), Path(out_dir)
+    library = Path(library) if library is not None else default_library()
+    manifest = read_manifest(build_dir)
+    roots = source_roots(manifest, build_dir / "manifest.json")
+    config = PriorConfig.from_dict(manifest.get("prior_config")).with_pose_library(library)
+    limits = manifest.get("limits", {})
+    extra = {"max_persons_per_image": limits["max_persons_per_image"]} \
+        if "max_persons_per_image" in limits else {}
+    build(list(roots), out_dir, roots=roots, config=config, overwrite=True, progress=progress,
+          workers=workers, check_images=limits.get("check_images", True), **extra)
+    info = {"library": read_manifest(out_dir)["pose_library"]}
+    if truth:
+        info["plain"] = same_person_scores(build_dir, splits, truth)
+        info["with_library"] = same_person_scores(out_dir, splits, truth)
+    return out_dir, info

@@ -170,41 +170,30 @@ def test_pretraining_build_renders_its_synthetic_coco_once_and_again_for_another
     assert not (tmp_path / "pretrain-source" / ".coco-partial").exists()
 
 
-def test_library_control_adds_only_new_same_person_labels_of_training_people(tmp_path):
+def test_library_arm_builds_the_same_images_with_the_pose_library_prior(tmp_path):
     from mcpc_builder.contract import read_manifest
-    from pipelines.bench import library_lifting as ll
     from pipelines.library_control import add_library_labels
+    from test_synth_worlds import write_library
     from wsp_model.depth_probe import ground_truth_depths
     from wsp_model.mcpc_data import read_build
 
-    build = write_tiny_build(tmp_path / "mcpc", ground_truth=True)
-    truth = ground_truth_depths(build.parent / "source")
-    before = read_build(build)
-    # A library of the build's own people (their true orders): agreement 1.0 over all of them
-    # labels the pairs every one of them orders the same way.
-    ids = [int(i) for i in before.source_ann_id if int(i) in truth]
-    kp = np.stack([before.keypoints[np.flatnonzero(before.source_ann_id == i)[0]] for i in ids])
-    depth = np.stack([truth[i][:, 2] for i in ids])
-    library = (ll.features(kp.astype(np.float64)), ll.true_orders(depth))
-    keep = np.isfinite(library[0]).all(1)
-    library = (library[0][keep], library[1][keep])
-    out, info = add_library_labels(build, tmp_path / "lib", ("train",), truth, library=library)
-    after = read_build(out)   # verifies (checksums)
-    assert "control" in read_manifest(out) and "control" not in read_manifest(build)
-
-    def rows(t, same, split):
-        m = ((t.pair_a == t.pair_b) == same) & np.isin(t.split[t.pair_a], split)
-        return sorted(zip(t.pair_a[m], t.joint_a[m], t.pair_b[m], t.joint_b[m], t.label[m]))
-
-    assert rows(after, False, ["train", "val"]) == rows(before, False, ["train", "val"])
-    assert rows(after, True, ["val"]) == rows(before, True, ["val"])
-    old = rows(before, True, ["train"])
-    new = sorted(set(rows(after, True, ["train"])) - set(old))
-    assert set(old) <= set(rows(after, True, ["train"]))
-    assert len(new) == info["labels_added"] > 0
-    seen = {(a, min(ja, jb), max(ja, jb)) for a, ja, _, jb, _ in old}
-    for a, ja, b, jb, label in new:
-        assert a == b and (a, min(ja, jb), max(ja, jb)) not in seen
-        assert after.visibility[a, ja] > 0 and after.visibility[a, jb] > 0
-        assert after.source[a] == "coco"
-    assert info["scored"] == len(new) and 0.0 <= info["precision"] <= 1.0
+    build = ablation.pretraining_build(tmp_path, 8, progress=False)
+    truth = ground_truth_depths(tmp_path / "pretrain-source" / "coco")
+    stamp = (build / "manifest.json").read_bytes()
+    library = write_library(tmp_path / "lib.npz", n=6, seed=0)
+    splits = sorted(set(read_build(build).split))
+    out, info = add_library_labels(build, tmp_path / "lib", splits, truth, library=library)
+    before, after = read_build(build), read_build(out)   # both verified (checksums)
+    assert (build / "manifest.json").read_bytes() == stamp   # the plain build is untouched
+    m = read_manifest(out)
+    assert m["pose_library"]["path"] == str(library.resolve()) and "pose_library" in \
+        m["priors_enabled"]
+    from mcpc_builder.priors.config import PriorConfig
+    plain = read_manifest(build).get("prior_config") or PriorConfig().to_dict()
+    assert {k: v for k, v in m["prior_config"].items() if k not in ("enabled", "pose_library")} \
+        == {k: v for k, v in plain.items() if k not in ("enabled", "pose_library")}
+    # The same people (same images, same ids); more same-person labels, scored against truth.
+    assert np.array_equal(before.person_id, after.person_id)
+    assert info["with_library"]["labels"] > info["plain"]["labels"]
+    assert info["with_library"]["people"] == info["plain"]["people"] > 0
+    assert 0.0 <= info["with_library"]["precision"] <= 1.0

@@ -31,6 +31,8 @@ def test_reliability_bins_precision_by_confidence():
     assert c["count"][0] == 1 and c["precision"][0] == 0.0
     assert c["count"][-1] == 2 and c["precision"][-1] == 0.5  # [0.95, 1]
     assert c["count"][-2] == 1 and c["precision"][-2] == 1.0  # [0.9, 0.95)
+    # A float32 confidence of 0.9 is in the bin that starts at 0.9.
+    assert reliability(np.float32([0.9]), np.array([True]))["count"][-2] == 1
 
 
 def test_orderable_pairs_count_labelled_pairs_apart_by_the_tolerance():
