@@ -259,3 +259,14 @@ def test_mocap_harness_holds_each_activity_out_of_the_library():
     held = mp._priors_holding_out(table, activity, cfg, mp.DEFAULT_POSES).raw["pose_library"]
     full = apply_priors(table, cfg, evaluate_disabled=True).raw["pose_library"]
     assert len(held) == coco["labels"] and len(full) > 1.2 * len(held)
+
+
+@pytest.mark.parametrize("v, count", [(50, 7), (20000, 40), (20000, 400)])
+def test_smallest_is_an_exact_sorted_selection_with_ties_to_the_lower_column(v, count):
+    rng = np.random.default_rng(v + count)
+    d = rng.normal(size=(64, v)).astype(np.float32)
+    d[:, ::97] = np.round(d[:, ::97], 1)  # ties
+    d[5] = 1.0                             # a row of ties only: the threshold path falls back
+    d[6, :count] = -5.0
+    want = np.lexsort((np.tile(np.arange(v), (64, 1)), d), axis=1)[:, :count]
+    assert np.array_equal(pl.smallest(d, count), want)

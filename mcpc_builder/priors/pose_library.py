@@ -188,18 +188,54 @@ def load_index(config: PoseLibraryConfig) -> LibraryIndex:
                         f"pose library: {msg}") from None
 
 
+def smallest(d: np.ndarray, count: int, stride: int = 8) -> np.ndarray:
+    """(Q, count) column indices of the ``count`` smallest entries of each row of ``d`` (Q, V),
+    smallest first (ties: lower column first). Exact.
+
+    A full ``argpartition`` of every row costs most of the prior's time. Instead a threshold is
+    taken from every ``stride``-th column (the entry expected to have ~2 x ``count`` entries of
+    the row below it), the entries under it are sorted, and only rows where fewer than ``count``
+    entries fell under it take the full partition.
+    """
+    q, v = d.shape
+    count = min(count, v)
+    if q == 0:
+        return np.zeros((0, count), np.int64)
+    out = np.empty((q, count), np.int64)
+    m = 2 * count // stride
+    if v < 4 * count * stride or m < 1:
+        rows = np.arange(q)
+    else:
+        sub = d[:, ::stride]
+        thr = np.partition(sub, m, axis=1)[:, m]
+        mask = d <= thr[:, None]
+        enough = mask.sum(1) >= count
+        r, c = np.nonzero(mask[enough])
+        vals = d[np.flatnonzero(enough)[r], c]
+        order = np.lexsort((c, vals, r))  # by row, then value, then column
+        r, c = r[order], c[order]
+        first = np.searchsorted(r, np.arange(int(enough.sum())))
+        rank = np.arange(len(r)) - first[r]
+        keep = rank < count
+        out[enough] = c[keep].reshape(-1, count)
+        rows = np.flatnonzero(~enough)
+    if len(rows):
+        dd = d[rows]
+        part = np.argpartition(dd, count - 1, axis=1)[:, :count] if count < v \
+            else np.tile(np.arange(v), (len(rows), 1))
+        order = np.lexsort((part, np.take_along_axis(dd, part, 1)), axis=1)
+        out[rows] = np.take_along_axis(part, order, 1)
+    return out
+
+
 def nearest(query: np.ndarray, index_features: np.ndarray, count: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` nearest index rows of each query, nearest first: (Q, count) int64 rows and
     (Q, count) float32 Euclidean distances."""
-    count = min(count, len(index_features))
     d = (query ** 2).sum(1)[:, None] - 2 * query @ index_features.T \
         + (index_features ** 2).sum(1)[None]
-    part = np.argpartition(d, count - 1, axis=1)[:, :count]
-    dist = np.take_along_axis(d, part, 1)
-    order = np.argsort(dist, axis=1, kind="stable")
-    return (np.take_along_axis(part, order, 1),
-            np.sqrt(np.maximum(np.take_along_axis(dist, order, 1), 0)))
+    near = smallest(d, count)
+    return near, np.sqrt(np.maximum(np.take_along_axis(d, near, 1), 0))
 
 
 def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
@@ -225,6 +261,9 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
     k = min(cfg.k, len(index))
     need = math.ceil(cfg.agreement * k - 1e-9)
     min_gap = np.float16(cfg.min_gap_m)
+    # Each view's order of each pair (+1 a closer by >= min_gap, -1 farther, 0 tie), once.
+    order = np.where(index.gap <= -min_gap, 1, np.where(index.gap >= min_gap, -1, 0)
+                     ).astype(np.int8)
     lib_f = np.ascontiguousarray(index.features, np.float32)
     for s in range(0, q_n, chunk):
         q = np.ascontiguousarray(query[s:s + chunk], np.float32)
@@ -241,16 +280,14 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
         else:
             nn = cand[:, :k]
             kth = dist[:, k - 1]
-        g = index.gap[nn]  # (q, k, P) float16
-        closer = g <= -min_gap
-        farther = g >= min_gap
-        n_close = closer.sum(1)
-        n_far = farther.sum(1)
+        o = order[nn]  # (q, k, P) int8
+        n_close = (o == 1).sum(1)
+        n_far = (o == -1).sum(1)
         lab = np.where(n_close >= need, 1, np.where(n_far >= need, -1, 0)).astype(np.int8)
         if cfg.max_distance is not None:
             lab[kth > cfg.max_distance] = 0
-        mag = np.abs(g).astype(np.float32)
-        agree = np.where(lab[:, None] == 1, closer, farther)
+        agree = (o == lab[:, None]) & (lab[:, None] != 0)
+        mag = np.abs(index.gap[nn]).astype(np.float32)
         m = np.where(agree, mag, np.inf).min(1) / index.stature
         label[s:s + chunk] = lab
         margin[s:s + chunk] = np.where(lab != 0, m, 0)
