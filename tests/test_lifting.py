@@ -175,7 +175,8 @@ def _scaled_people(n: int, seed: int, overrides: dict):
 
 
 @pytest.mark.parametrize("overrides", [{}, {"lifting": {"spread": 1.0, "use_visibility": False,
-                                                        "min_margin": 0.01}}])
+                                                        "min_margin": 0.01}},
+                                       {"lifting": {"oks_noise": True, "noise": 0.03}}])
 def test_vectorised_lifting_equals_the_per_hypothesis_reference(overrides):
     from pipelines.bench.reference_priors import reference_lifting
 
@@ -269,3 +270,14 @@ def test_lifting_labels_are_exactly_those_of_the_dense_pair_bounds(overrides):
     assert np.array_equal(got.person_a, rows[r]) and np.array_equal(got.joint_a, PAIR_A[p])
     assert np.array_equal(got.joint_b, PAIR_B[p]) and np.array_equal(got.label, label)
     assert np.array_equal(got.margin, margin)
+
+
+def test_oks_noise_shares_the_allowance_by_the_click_spread_of_each_bone():
+    from mcpc_builder.priors.lifting import BONE, BONE_NOISE_WEIGHT
+
+    assert abs(BONE_NOISE_WEIGHT.mean() - 1.0) < 1e-12
+    # The hips are clicked least precisely (OKS sigma 0.107), the face most (0.025-0.035).
+    assert BONE_NOISE_WEIGHT[BONE["hip_line"]] == BONE_NOISE_WEIGHT.max()
+    assert BONE_NOISE_WEIGHT[BONE["left_thigh"]] > BONE_NOISE_WEIGHT[BONE["left_forearm"]] \
+        > BONE_NOISE_WEIGHT[BONE["nose"]]
+    assert BONE_NOISE_WEIGHT[BONE["left_thigh"]] == BONE_NOISE_WEIGHT[BONE["right_thigh"]]

@@ -197,6 +197,9 @@ class LiftingConfig:
         person's proportions exceed the standard ones, and undershoot when every segment is
         foreshortened).
     noise: annotation noise allowed on every bone's image length (x scale).
+    oks_noise: share that allowance between bones by their ends' COCO OKS sigmas
+        (``lifting.BONE_NOISE_WEIGHT``: same mean, thighs and the hip line ~1.5x, face bones
+        ~0.4-0.6x) instead of the same allowance for every bone.
     spread: the bones' depth intervals combine as centre +- spread x (quadrature sum of their
         half-widths): length errors of different bones are independent, so the worst case of a
         plain interval sum (spread -> every bone at its extreme at once) is far too loose.
@@ -228,6 +231,7 @@ class LiftingConfig:
     height_over: float = 1.25
     height_under: float = 1.0
     noise: float = 0.02
+    oks_noise: bool = True
     min_margin: float = 0.03
     spread: float = 0.5
     use_visibility: bool = True

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..joints import LIMBS, MCPC21, limb_kind
+from ..synth.annotator import COCO_OKS_SIGMAS
 from .config import PriorConfig
 from .pairs import Pairs
 
@@ -78,6 +79,23 @@ BONES = (
     ("right_eye", "eye", "mid:left_ear,right_ear", "right_eye"),
 )
 BONE = {b[0]: i for i, b in enumerate(BONES)}
+
+
+def _click_sigma(spec: str) -> float:
+    """COCO OKS sigma of a joint, or of a midpoint ``mid:a,b`` (independent clicks: /2 in
+    quadrature)."""
+    if spec.startswith("mid:"):
+        a, b = spec[4:].split(",")
+        return float(np.hypot(COCO_OKS_SIGMAS[a], COCO_OKS_SIGMAS[b])) / 2
+    return COCO_OKS_SIGMAS[spec]
+
+
+# Each bone's share of the annotation-noise allowance when ``oks_noise``: the spread of its image
+# length (both ends clicked independently, sigma_a and sigma_b in quadrature), over the mean of
+# all bones, so the allowance averages ``noise`` but a thigh (hip sigma 0.107) gets more than a
+# nose (0.026).
+_BONE_SIGMA = np.array([np.hypot(_click_sigma(b[2]), _click_sigma(b[3])) for b in BONES])
+BONE_NOISE_WEIGHT = _BONE_SIGMA / _BONE_SIGMA.mean()
 GROUPS = {
     "torso": ("hip_line", "shoulder_line", "spine"),
     "left_arm": ("left_upper_arm", "left_forearm"),
@@ -174,7 +192,7 @@ def depth_intervals(vec: np.ndarray, height: np.ndarray, config: PriorConfig
     h_hi = height / cfg.height_under
     l = np.sqrt((vec ** 2).sum(-1))
     known = np.isfinite(l)
-    slack = cfg.noise * height[:, None]
+    slack = cfg.noise * height[:, None] * (BONE_NOISE_WEIGHT[None] if cfg.oks_noise else 1.0)
     l_hi = np.where(known, l + slack, 0.0)
     l_lo = np.where(known, np.maximum(l - slack, 0.0), 0.0)
     L_lo = lo[None] * h_lo[:, None]

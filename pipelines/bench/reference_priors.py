@@ -356,8 +356,9 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
     """
     import itertools
 
-    from mcpc_builder.priors.lifting import (BONE, BONE_RANGES, BONES, COEF, CORNER_GROUPS,
-                                             GROUPS, MODELLED, VISIBILITY_LINES, group_signs)
+    from mcpc_builder.priors.lifting import (BONE, BONE_NOISE_WEIGHT, BONE_RANGES, BONES, COEF,
+                                             CORNER_GROUPS, GROUPS, MODELLED, VISIBILITY_LINES,
+                                             group_signs)
 
     config = config or PriorConfig()
     cfg = config.lifting
@@ -387,7 +388,7 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             continue
         kp = [tuple(float(c) for c in q) for q in keypoints[i]]
         vec, known, d_lo, d_hi, nom = [], [], [], [], []
-        for name, kind, start, end in BONES:
+        for bone, (name, kind, start, end) in enumerate(BONES):
             a, b = point(kp, start), point(kp, end)
             v = (b[0] - a[0], b[1] - a[1])
             ok = all(math.isfinite(c) for c in v)
@@ -395,7 +396,7 @@ def reference_lifting(keypoints, visibility, scale, config: PriorConfig | None =
             lo_r, hi_r = BONE_RANGES[kind]
             l_ = math.hypot(*v)
             L_lo, L_hi = lo_r * h / cfg.height_over, hi_r * h / cfg.height_under
-            slack = cfg.noise * h
+            slack = cfg.noise * h * (float(BONE_NOISE_WEIGHT[bone]) if cfg.oks_noise else 1.0)
             l_hi = l_ + slack if ok else 0.0
             l_lo = max(l_ - slack, 0.0) if ok else 0.0
             d_lo.append(math.sqrt(max(L_lo ** 2 - l_hi ** 2, 0.0)) if ok else 0.0)
