@@ -124,6 +124,10 @@ def test_vote_labels_only_what_every_neighbour_agrees_on_and_reports_the_smalles
     lab, _, _ = pl.vote(q, _toy_index([-0.2, -0.1, -0.3, 0.4]),
                         dataclasses.replace(cfg, max_distance=1.5))
     assert not lab.any()  # the library does not cover the query closely enough
+    # A scaled distance (features on fewer joints) is what max_distance sees.
+    lab, _, dist = pl.vote(q, _toy_index([-0.2, -0.1, -0.3, 0.4]),
+                           dataclasses.replace(cfg, max_distance=3.0), distance_scale=2.0)
+    assert abs(dist[0] - 4.0) < 1e-5 and not lab.any()
     lab, _, _ = pl.vote(q, _toy_index([-0.2, 0.1, -0.3, -0.4]), cfg)
     assert lab[0, 0] == 0  # one of the three disagrees
     lab, _, _ = pl.vote(q, _toy_index([-0.2, -0.03, -0.3, -0.4]), cfg)
@@ -167,17 +171,45 @@ def test_library_poses_seen_by_new_cameras_get_right_labels_without_occlusion_fl
     assert (merged.rule == RULE_CODE["pose_library"]).sum() > 0.5 * len(mine)
 
 
-def test_only_labelled_joints_and_only_people_with_the_twelve_body_joints(library, index):
-    cfg = PoseLibraryConfig(path=str(library), **SMALL, **VOTE)
+def test_only_labelled_joints_and_only_people_with_min_joints_body_joints(library, index):
+    cfg = PoseLibraryConfig(path=str(library), **SMALL, **VOTE, min_joints=12)
     prior_cfg = dataclasses.replace(PriorConfig(), pose_library=cfg)
     table, _ = seen(12, library, 4, drop=("nose",))
     kp = np.asarray(table.keypoints, np.float64)
     labelled = table.visibility > 0
     out = pl.pose_library(kp, labelled, prior_cfg, index=index)
     assert len(out) and not ((out.joint_a == J["nose"]) | (out.joint_b == J["nose"])).any()
-    table2, _ = seen(12, library, 4, drop=("left_ankle",))
+    table2, depth2 = seen(12, library, 4, drop=("left_ankle",))
     kp2 = np.asarray(table2.keypoints, np.float64)
     assert len(pl.pose_library(kp2, table2.visibility > 0, prior_cfg, index=index)) == 0
+    # With min_joints 11 the person without a left ankle is compared on the 11 joints it has.
+    eleven = dataclasses.replace(prior_cfg, pose_library=dataclasses.replace(cfg, min_joints=11))
+    part = pl.pose_library(kp2, table2.visibility > 0, eleven, index=index)
+    assert len(part) and not ((part.joint_a == J["left_ankle"])
+                              | (part.joint_b == J["left_ankle"])).any()
+    assert precision(part, depth2) >= 0.9
+    assert (np.diff(part.person_a) >= 0).all()  # person-major
+    # Without a hip there is no centre: never labelled, whatever min_joints says.
+    table3, _ = seen(12, library, 4, drop=("left_hip",))
+    three = dataclasses.replace(prior_cfg, pose_library=dataclasses.replace(cfg, min_joints=3))
+    assert len(pl.pose_library(np.asarray(table3.keypoints, np.float64),
+                               table3.visibility > 0, three, index=index)) == 0
+
+
+def test_normalised_on_a_subset_ignores_the_missing_joints():
+    rng = np.random.default_rng(4)
+    pts = rng.normal(0, 40, (3, 12, 2))
+    present = np.ones(12, bool)
+    present[[0, 11]] = False
+    moved = pts.copy()
+    moved[:, [0, 11]] += 500.0  # the absent joints may be anywhere (or NaN)
+    moved[2, 0] = np.nan
+    f = pl.normalised(pts, present)
+    assert np.allclose(pl.normalised(moved, present), f)
+    assert np.allclose(f.reshape(3, 12, 2)[:, [0, 11]], 0)
+    # RMS 1 over the joints it uses; all 12 present is the plain feature.
+    assert np.allclose((f.reshape(3, 12, 2)[:, present] ** 2).sum((1, 2)) / 10, 1, atol=1e-5)
+    assert np.allclose(pl.normalised(pts, np.ones(12, bool)), pl.normalised(pts), atol=1e-6)
 
 
 def test_pose_library_is_off_without_a_library_and_a_config_cannot_enable_it_without_one():

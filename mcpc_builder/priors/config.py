@@ -266,6 +266,8 @@ class PoseLibraryConfig:
         way (1.0: every one).
     candidates: with ``torso_filter``, the nearest views searched for ``k`` whose torso
         orientation ``lifting`` keeps for the person (fewer than ``k``: the filter is dropped).
+    min_joints: fewest of the 12 feature joints (both hips always among them) a person needs;
+        one with fewer than 12 is compared with the library on the joints it has.
     max_distance: a person whose k-th voting view is farther than this in the normalised 2D
         features (the library does not cover the pose) gets no label (None: no limit).
     near_distance / confidence_near / confidence_far: the confidence of a label, by that same
@@ -287,6 +289,7 @@ class PoseLibraryConfig:
     agreement: float = 1.0
     candidates: int = 400
     torso_filter: bool = True
+    min_joints: int = 8
     max_distance: float | None = None
     near_distance: float = 1.1
     confidence_near: float = 0.97
@@ -327,10 +330,13 @@ class PriorConfig:
                              "library (--pose-library FILE)")
         lib = self.pose_library
         if lib.k < 1 or lib.views < 1 or lib.candidates < 1 or not 0.5 <= lib.agreement <= 1.0 \
-                or (lib.max_distance is not None and not lib.max_distance > 0):
-            raise ValueError("pose_library: k, views and candidates must be >= 1 and agreement "
-                             f"in [0.5, 1], got k={lib.k} views={lib.views} "
-                             f"candidates={lib.candidates} agreement={lib.agreement}")
+                or (lib.max_distance is not None and not lib.max_distance > 0) \
+                or not 3 <= lib.min_joints <= 12:
+            raise ValueError("pose_library: k, views and candidates must be >= 1, agreement "
+                             "in [0.5, 1], min_joints in [3, 12] and max_distance > 0, got "
+                             f"k={lib.k} views={lib.views} candidates={lib.candidates} "
+                             f"agreement={lib.agreement} min_joints={lib.min_joints} "
+                             f"max_distance={lib.max_distance}")
 
     def with_pose_library(self, path: str | Path) -> "PriorConfig":
         """This config with the pose-library prior on, reading ``path``."""

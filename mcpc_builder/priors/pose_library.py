@@ -28,6 +28,7 @@ Nearest neighbours are brute force (float32 matrix products, chunked): with a li
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -52,16 +53,29 @@ _BODY_ROWS = np.array([BODY_POINTS.index(p) for p in MCPC21.body_points])
 CLICK_SIGMA = SIGMAS[_BODY_ROWS]  # OKS sigma of each MCPC-21 joint
 
 
+HIP_SLOTS = [list(FEATURE_JOINTS).index(J[h]) for h in ("left_hip", "right_hip")]
+
+
+def normalised(points: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """(N, 24) float32 normalised 2D body pose from (N, 12, 2) feature-joint positions: about the
+    mid-hip point, divided by the RMS distance from it. ``present`` (12,) bool: use only these
+    joints (the others are 0 in the output); default all, and a person missing one is a NaN row.
+    """
+    x = np.asarray(points, np.float64)
+    x = x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
+    if present is not None:
+        x = np.where(present[None, :, None], x, 0.0)
+    m = len(FEATURE_JOINTS) if present is None else int(present.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.sqrt((x ** 2).sum((1, 2)) / m)
+        f = x / np.where(rms > 0, rms, np.nan)[:, None, None]
+    return f.reshape(len(f), -1).astype(np.float32)
+
+
 def features(keypoints: np.ndarray) -> np.ndarray:
     """(N, 24) float32 normalised 2D body pose from (N, 21, 2) MCPC-21 keypoints; NaN rows for
     persons without all 12 feature joints."""
-    kp = np.asarray(keypoints, np.float64)
-    centre = 0.5 * (kp[:, J["left_hip"]] + kp[:, J["right_hip"]])
-    x = kp[:, FEATURE_JOINTS] - centre[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.sqrt((x ** 2).sum(-1).mean(-1))
-        f = x / np.where(rms > 0, rms, np.nan)[:, None, None]
-    return f.reshape(len(f), -1).astype(np.float32)
+    return normalised(np.asarray(keypoints, np.float64)[:, FEATURE_JOINTS])
 
 
 def sample_cameras(target: np.ndarray, rng: np.random.Generator):
@@ -103,7 +117,8 @@ class LibraryIndex:
     features: (V, 24) float32; gap: (V, P) float16 true z_a - z_b of the pairs (``PAIR_A``,
     ``PAIR_B``), metres of the library body; torso: (V,) int8 the view's torso hypothesis
     (``lifting.torso_hypothesis``); group: (V,) str the pose's activity; pose: (V,) int64 the
-    library pose; stature: the library body's stature, metres.
+    library pose; stature: the library body's stature, metres; points: (V, 12, 2) float32 the
+    views' 2D feature joints (pixels), for people with some of them unlabelled (None: not kept).
     """
 
     features: np.ndarray
@@ -112,6 +127,7 @@ class LibraryIndex:
     group: np.ndarray
     pose: np.ndarray
     stature: float
+    points: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -119,7 +135,8 @@ class LibraryIndex:
     def subset(self, keep: np.ndarray) -> "LibraryIndex":
         """The views where ``keep`` (V,) bool holds (e.g. all but one activity, to measure)."""
         return LibraryIndex(self.features[keep], self.gap[keep], self.torso[keep],
-                            self.group[keep], self.pose[keep], self.stature)
+                            self.group[keep], self.pose[keep], self.stature,
+                            None if self.points is None else self.points[keep])
 
 
 def build_index(joints21: np.ndarray, stature: float, group: np.ndarray, views: int = 200,
@@ -151,7 +168,7 @@ def build_index(joints21: np.ndarray, stature: float, group: np.ndarray, views: 
                                                * np.sqrt(area / 2)[:, None, None])
     gap = (z[:, PAIR_A] - z[:, PAIR_B]).astype(np.float16)
     return LibraryIndex(features(uv), gap, torso_hypothesis(z).astype(np.int8), group[pose],
-                        pose_id[pose], float(stature))
+                        pose_id[pose], float(stature), uv[:, FEATURE_JOINTS].astype(np.float32))
 
 
 @functools.lru_cache(maxsize=4)
@@ -239,7 +256,7 @@ def nearest(query: np.ndarray, index_features: np.ndarray, count: int
 
 
 def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
-         keep_torso: np.ndarray | None = None, chunk: int = 128
+         keep_torso: np.ndarray | None = None, distance_scale: float = 1.0, chunk: int = 128
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair labels of each query from its ``k`` nearest library views.
 
@@ -249,8 +266,9 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
     Returns:
         label: (Q, P) int8 +1 (a closer) / -1 / 0; margin: (Q, P) float32 the smallest |gap|
         among the agreeing views over the library stature (0 where unlabelled); distance: (Q,)
-        float32 feature distance to the k-th (farthest) voting view: how well the library
-        covers the query's pose. Queries beyond ``max_distance`` get no label.
+        float32 feature distance to the k-th (farthest) voting view, times ``distance_scale``
+        (features on fewer joints: see ``pose_library``): how well the library covers the
+        query's pose. Queries beyond ``max_distance`` get no label.
     """
     q_n, p_n = len(query), len(PAIR_A)
     label = np.zeros((q_n, p_n), np.int8)
@@ -280,6 +298,7 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
         else:
             nn = cand[:, :k]
             kth = dist[:, k - 1]
+        kth = kth * np.float32(distance_scale)
         o = order[nn]  # (q, k, P) int8
         n_close = (o == 1).sum(1)
         n_far = (o == -1).sum(1)
@@ -305,20 +324,40 @@ def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
         keep_torso: (N, 8) bool torso hypotheses ``lifting`` keeps per person (used when
             ``torso_filter``), or None; index: a prepared ``LibraryIndex`` (default: the one
             ``config.pose_library.path`` names).
-    Only pairs of two labelled joints are emitted, for persons with all 12 feature joints.
+    Only pairs of two labelled joints are emitted, for persons with both hips and at least
+    ``min_joints`` of the 12 feature joints labelled. A person missing some is compared with the
+    library views on the joints it has (the views' features recomputed on that subset, one
+    subset at a time); its feature distance is scaled by sqrt(12 / joints) before it is compared
+    with ``near_distance`` and ``max_distance``.
     """
     cfg = config.pose_library
     index = index if index is not None else load_index(cfg)
-    f = features(keypoints)
-    rows = np.flatnonzero(np.isfinite(f).all(1))
-    if len(rows) == 0:
+    pts = np.asarray(keypoints, np.float64)[:, FEATURE_JOINTS]
+    have = np.isfinite(pts).all(-1)  # (N, 12)
+    count = have.sum(1)
+    ok = have[:, HIP_SLOTS].all(1) & (count >= min(cfg.min_joints, len(FEATURE_JOINTS)))
+    if index.points is None:
+        ok &= count == len(FEATURE_JOINTS)
+    pattern = have.astype(np.int64) @ (1 << np.arange(len(FEATURE_JOINTS)))
+    out = []
+    for pat in np.unique(pattern[ok])[::-1]:  # all 12 first
+        rows = np.flatnonzero(ok & (pattern == pat))
+        present = have[rows[0]]
+        full = bool(present.all())
+        q = normalised(pts[rows], None if full else present)
+        lib = index if full else dataclasses.replace(
+            index, features=normalised(index.points, present))
+        kt = keep_torso[rows] if (keep_torso is not None and cfg.torso_filter) else None
+        label, margin, distance = vote(q, lib, cfg, kt,
+                                       math.sqrt(len(FEATURE_JOINTS) / present.sum()))
+        lab = labelled[rows]
+        hit = (label != 0) & lab[:, PAIR_A] & lab[:, PAIR_B]
+        n, p = np.nonzero(hit)  # person-major
+        confidence = np.where(distance[n] <= cfg.near_distance, cfg.confidence_near,
+                              cfg.confidence_far)
+        out.append(Pairs.make("pose_library", rows[n], PAIR_A[p], rows[n], PAIR_B[p],
+                              label[n, p], confidence, margin[n, p]))
+    if not out:
         return Pairs.empty()
-    kt = keep_torso[rows] if (keep_torso is not None and cfg.torso_filter) else None
-    label, margin, distance = vote(f[rows], index, cfg, kt)
-    lab = labelled[rows]
-    ok = (label != 0) & lab[:, PAIR_A] & lab[:, PAIR_B]
-    n, p = np.nonzero(ok)  # person-major
-    confidence = np.where(distance[n] <= cfg.near_distance, cfg.confidence_near,
-                          cfg.confidence_far)
-    return Pairs.make("pose_library", rows[n], PAIR_A[p], rows[n], PAIR_B[p], label[n, p],
-                      confidence, margin[n, p])
+    pairs = Pairs.concat(out)
+    return pairs.take(np.argsort(pairs.person_a, kind="stable"))  # person-major
