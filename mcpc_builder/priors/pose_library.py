@@ -245,24 +245,33 @@ def smallest(d: np.ndarray, count: int, stride: int = 8) -> np.ndarray:
     return out
 
 
-def nearest(query: np.ndarray, index_features: np.ndarray, count: int
-            ) -> tuple[np.ndarray, np.ndarray]:
+def nearest(query: np.ndarray, index_features: np.ndarray, count: int,
+            index_sq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` nearest index rows of each query, nearest first: (Q, count) int64 rows and
-    (Q, count) float32 Euclidean distances."""
-    d = (query ** 2).sum(1)[:, None] - 2 * query @ index_features.T \
-        + (index_features ** 2).sum(1)[None]
+    (Q, count) float32 Euclidean distances. ``index_sq``: the rows' squared norms, if known."""
+    index_sq = (index_features ** 2).sum(1) if index_sq is None else index_sq
+    d = (query ** 2).sum(1)[:, None] - 2 * query @ index_features.T + index_sq[None]
     near = smallest(d, count)
     return near, np.sqrt(np.maximum(np.take_along_axis(d, near, 1), 0))
 
 
+def view_orders(index: LibraryIndex, min_gap_m: float) -> np.ndarray:
+    """(V, P) int8 each view's order of each pair: +1 a closer by >= ``min_gap_m``, -1 farther,
+    0 a tie."""
+    g = np.float16(min_gap_m)
+    return np.where(index.gap <= -g, 1, np.where(index.gap >= g, -1, 0)).astype(np.int8)
+
+
 def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
-         keep_torso: np.ndarray | None = None, distance_scale: float = 1.0, chunk: int = 128
+         keep_torso: np.ndarray | None = None, distance_scale: float = 1.0,
+         order: np.ndarray | None = None, chunk: int = 128
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair labels of each query from its ``k`` nearest library views.
 
     Arguments:
         query: (Q, 24) float32 features (finite); keep_torso: (Q, 8) bool torso hypotheses
-            ``lifting`` keeps for each query, or None (no filter).
+            ``lifting`` keeps for each query, or None (no filter); order: ``view_orders`` of
+            the index (computed when None; pass it when voting many times on one index).
     Returns:
         label: (Q, P) int8 +1 (a closer) / -1 / 0; margin: (Q, P) float32 the smallest |gap|
         among the agreeing views over the library stature (0 where unlabelled); distance: (Q,)
@@ -278,14 +287,13 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
         return label, margin, distance
     k = min(cfg.k, len(index))
     need = math.ceil(cfg.agreement * k - 1e-9)
-    min_gap = np.float16(cfg.min_gap_m)
-    # Each view's order of each pair (+1 a closer by >= min_gap, -1 farther, 0 tie), once.
-    order = np.where(index.gap <= -min_gap, 1, np.where(index.gap >= min_gap, -1, 0)
-                     ).astype(np.int8)
+    order = view_orders(index, cfg.min_gap_m) if order is None else order
     lib_f = np.ascontiguousarray(index.features, np.float32)
+    lib_sq = (lib_f ** 2).sum(1)
     for s in range(0, q_n, chunk):
         q = np.ascontiguousarray(query[s:s + chunk], np.float32)
-        cand, dist = nearest(q, lib_f, max(cfg.candidates, k) if keep_torso is not None else k)
+        cand, dist = nearest(q, lib_f, max(cfg.candidates, k) if keep_torso is not None else k,
+                             lib_sq)
         if keep_torso is not None:
             allowed = np.take_along_axis(keep_torso[s:s + chunk], index.torso[cand].astype(np.intp),
                                          1)
@@ -339,6 +347,7 @@ def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
     if index.points is None:
         ok &= count == len(FEATURE_JOINTS)
     pattern = have.astype(np.int64) @ (1 << np.arange(len(FEATURE_JOINTS)))
+    order = view_orders(index, cfg.min_gap_m) if ok.any() else None
     out = []
     for pat in np.unique(pattern[ok])[::-1]:  # all 12 first
         rows = np.flatnonzero(ok & (pattern == pat))
@@ -349,7 +358,7 @@ def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
             index, features=normalised(index.points, present))
         kt = keep_torso[rows] if (keep_torso is not None and cfg.torso_filter) else None
         label, margin, distance = vote(q, lib, cfg, kt,
-                                       math.sqrt(len(FEATURE_JOINTS) / present.sum()))
+                                       math.sqrt(len(FEATURE_JOINTS) / present.sum()), order)
         lab = labelled[rows]
         hit = (label != 0) & lab[:, PAIR_A] & lab[:, PAIR_B]
         n, p = np.nonzero(hit)  # person-major
