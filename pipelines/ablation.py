@@ -425,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
             build_dir, out / "mcpc-library", splits, truth, library=args.pose_library,
             workers=max(args.workers, 1), progress=show)
         plain, lib = library_info["plain"], library_info["with_library"]
-        print(f"library arm: {library_dir} = {build_dir}'s images built with the pose-library "
-              f"prior ({library_info['library']['path']}): same-person labels of the training "
-              f"people {plain['labels']} -> {lib['labels']} (precision against the synthetic "
+        print(f"library arm: {library_dir} = {build_dir}'s SYNTHETIC images built with the "
+              f"pose-library prior ({library_info['library']['path']}): same-person labels of "
+              f"the training people {plain['labels']} -> {lib['labels']} (precision against the synthetic "
               f"truth {plain['precision']:.3f} -> {lib['precision']:.3f})", flush=True)
     dense_dir = None
     if args.dense_control and "wsp_dense" in arm_names:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcpc_builder.audit import true_order
 from mcpc_builder.contract import read_manifest
 
 
@@ -36,14 +37,17 @@ def same_person_scores(build_dir: Path, splits, truth: dict[int, np.ndarray],
 
     t = read_build(build_dir)
     people = np.flatnonzero(np.isin(t.split, list(splits)))
+    # True depth per person row, looked up once per person (NaN: no ground truth).
+    depth = np.full((len(t.person_id), 21), np.nan)
+    has = np.zeros(len(t.person_id), bool)
+    for row in people:
+        joints = truth.get(int(t.source_ann_id[row]))
+        if joints is not None:
+            depth[row], has[row] = joints[:, 2], True
     same = (t.pair_a == t.pair_b) & np.isin(t.pair_a, people)
     a, ja, jb, lab = t.pair_a[same], t.joint_a[same], t.joint_b[same], t.label[same]
-    known = np.array([int(t.source_ann_id[p]) in truth for p in a], bool)
-    z = np.stack([truth[int(t.source_ann_id[p])][:, 2] for p in a[known]]) if known.any() \
-        else np.zeros((0, 21))
-    rows = np.arange(len(z))
-    gap = z[rows, ja[known]] - z[rows, jb[known]]
-    truth_order = np.where(gap < -tolerance, 1, np.where(gap > tolerance, -1, 0))
+    known = has[a]
+    truth_order = true_order(depth[a, ja][known], depth[a, jb][known], tolerance)
     return {"labels": int(same.sum()), "people": int(len(people)),
             "labels_per_person": float(same.sum() / max(len(people), 1)),
             "scored": int(known.sum()),

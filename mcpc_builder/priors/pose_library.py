@@ -11,7 +11,8 @@ a pair is ordered when at least ``agreement`` of them order it the same way by a
 ``min_gap_m``.
 
 Features: the 12 body joints (shoulders, elbows, wrists, hips, knees, ankles) about the mid-hip
-point, divided by their RMS distance from it; a person needs all 12 labelled. ``torso_filter``:
+point, divided by their RMS distance from it; a person needs both hips and ``min_joints`` of the
+12 labelled, and is compared on the joints it has. ``torso_filter``:
 the neighbours are taken, nearest first, among the ``candidates`` nearest views whose torso
 orientation (the depth signs of hip line, shoulder line and spine) ``lifting`` did not rule out
 for this person -- the geometric and statistical priors checking each other; with fewer than
@@ -103,6 +104,24 @@ def sample_cameras(target: np.ndarray, rng: np.random.Generator):
     return np.stack([right, down, fwd], axis=1), centre, focal
 
 
+def project_views(world: np.ndarray, R: np.ndarray, centre: np.ndarray, focal: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(V, J, 3) world points seen by the cameras of ``sample_cameras``: (V, J, 2) pixels and
+    (V, J) camera depth, metres."""
+    cam = np.einsum("vij,vkj->vki", R, world - centre[:, None])
+    z = cam[..., 2]
+    return focal[:, None, None] * cam[..., :2] / z[..., None] + IMAGE_SIZE / 2, z
+
+
+def click_noise(uv: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(V, J, 2) keypoints plus annotators' click noise: per joint its OKS ``sigma`` (J,) times
+    sqrt(area / 2) per axis (the OKS sigma is the spread of the click's distance), area = half
+    the box of the V-th set of keypoints."""
+    area = 0.5 * np.prod(uv.max(1) - uv.min(1), axis=1)
+    return uv + rng.normal(size=uv.shape) * (sigma[None, :, None]
+                                             * np.sqrt(area / 2)[:, None, None])
+
+
 def mirrored(joints21: np.ndarray) -> np.ndarray:
     """(N, 21, 3) poses mirrored left-right (world x negated, left and right joints swapped)."""
     out = joints21[:, MCPC21.flip_index].copy()
@@ -158,14 +177,9 @@ def build_index(joints21: np.ndarray, stature: float, group: np.ndarray, views: 
         pose_id = np.concatenate([pose_id, pose_id])
     pose = np.repeat(np.arange(len(joints21)), views)
     world = joints21[pose]
-    R, centre, focal = sample_cameras(world[:, J["pelvis"]], rng)
-    cam = np.einsum("vij,vkj->vki", R, world - centre[:, None])
-    z = cam[..., 2]
-    uv = focal[:, None, None] * cam[..., :2] / z[..., None] + IMAGE_SIZE / 2
+    uv, z = project_views(world, *sample_cameras(world[:, J["pelvis"]], rng))
     if noise:
-        area = 0.5 * np.prod(uv.max(1) - uv.min(1), axis=1)
-        uv = uv + rng.normal(size=uv.shape) * (CLICK_SIGMA[None, :, None]
-                                               * np.sqrt(area / 2)[:, None, None])
+        uv = click_noise(uv, CLICK_SIGMA, rng)
     gap = (z[:, PAIR_A] - z[:, PAIR_B]).astype(np.float16)
     return LibraryIndex(features(uv), gap, torso_hypothesis(z).astype(np.int8), group[pose],
                         pose_id[pose], float(stature), uv[:, FEATURE_JOINTS].astype(np.float32))

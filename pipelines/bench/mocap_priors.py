@@ -35,7 +35,8 @@ from mcpc_builder.audit import reliability
 from mcpc_builder.errors import cli_entry
 from mcpc_builder.joints import COCO17, MCPC21, MPII16, convert
 from mcpc_builder.persons import PersonTable
-from mcpc_builder.priors.pose_library import IMAGE_SIZE, sample_cameras
+from mcpc_builder.priors.pose_library import (IMAGE_SIZE, click_noise, project_views,
+                                              sample_cameras)
 from mcpc_builder.synth.annotator import COCO_OKS_SIGMAS
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -99,17 +100,11 @@ def views(poses: str | Path = DEFAULT_POSES, n_views: int = 20, seed: int = 0,
     pose = np.repeat(np.arange(p), n_views)
     world = world[pose]
     R, centre, focal = sample_cameras(pts["pelvis"][pose], rng)
-    cam = np.einsum("vij,vkj->vki", R, world - centre[:, None])
-    z = cam[..., 2]
-    uv = focal[:, None, None] * cam[..., :2] / z[..., None] + IMAGE_SIZE / 2
+    uv, z = project_views(world, R, centre, focal)
     j = layout.num_joints
     lo, hi = uv[:, :j].min(1), uv[:, :j].max(1)
-    area = 0.5 * np.prod(hi - lo, axis=1)
     sig = np.array([COCO_OKS_SIGMAS.get(n, EXTRA_SIGMAS.get(n, 0.05)) for n in layout.body_points])
-    kp = uv[:, :j].copy()
-    if noise:
-        # OKS sigma is the spread of the click's distance; per axis that is sigma / sqrt(2).
-        kp += rng.normal(size=kp.shape) * (sig[None, :, None] * np.sqrt(area / 2)[:, None, None])
+    kp = click_noise(uv[:, :j], sig, rng) if noise else uv[:, :j].copy()
     vis = np.full((len(kp), j), 2, np.uint8)
     if fmt == "coco":
         ix = {n: i for i, n in enumerate(names_out)}
@@ -182,7 +177,7 @@ def within_scores(person, ja, jb, label, depth, labelled, tolerance=0.05, confid
 def _priors_holding_out(table: PersonTable, activity: np.ndarray, config, poses):
     """``apply_priors`` with the pose library; when the library is the ``poses`` file, the views
     of each activity are labelled by the library without that activity."""
-    from mcpc_builder.priors import PriorResult, apply_priors
+    from mcpc_builder.priors import apply_priors
     from mcpc_builder.priors.pose_library import load_index
 
     lib = config.pose_library.path if config is not None else ""
@@ -194,12 +189,12 @@ def _priors_holding_out(table: PersonTable, activity: np.ndarray, config, poses)
         rows = np.flatnonzero(activity == act)
         results.append((rows, apply_priors(table.take(rows), config, evaluate_disabled=True,
                                            library_index=index.subset(index.group != act))))
-    return _joined(results, len(table), PriorResult)
+    return _joined(results, len(table))
 
 
-def _joined(results, n: int, result_type):
+def _joined(results, n: int):
     """One ``PriorResult`` from results over row subsets (persons renumbered back)."""
-    from mcpc_builder.priors import Pairs
+    from mcpc_builder.priors import Pairs, PriorResult
 
     def back(pairs, rows):
         return dataclasses.replace(pairs, person_a=rows[pairs.person_a],
@@ -214,7 +209,7 @@ def _joined(results, n: int, result_type):
     for rows, r in results:
         scale[rows] = r.scale
         grounded[rows] = r.grounded
-    return result_type([merged], scale, grounded, sum(r.produced for _, r in results),
+    return PriorResult([merged], scale, grounded, sum(r.produced for _, r in results),
                        sum(r.dropped for _, r in results), raw)
 
 
