@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -45,6 +45,8 @@ from .priors import apply_priors
 from .priors.config import RULE_NAMES, PriorConfig
 
 DEFAULT_SHARD_SIZE = 20000
+# Shards whose priors run at once in a one-process build (threads; see ``run_jobs``).
+PRIOR_THREADS = 2
 # Persons of one image beyond this are skipped (every person of that image, counted as
 # too_many_persons): cross-person priors are quadratic in the people of an image.
 DEFAULT_MAX_PERSONS_PER_IMAGE = 100
@@ -91,8 +93,9 @@ def build(sources, out, roots: dict | None = None, workers: int = 1,
             synthetic default; otherwise each source needs a root or to be named in
             ``synthetic``.
         workers: processes for reading sources and building shards (output is identical).
-            With 1, one process: the inputs' checksum and the Parquet writing of the previous
-            shard run in threads beside the reading and the priors.
+            With 1, one process: the priors of ``PRIOR_THREADS`` shards at a time, the inputs'
+            checksum and the Parquet writing run in threads (numpy, hashlib and Arrow release
+            the GIL).
         config: prior thresholds (default ``PriorConfig()``).
         overwrite: replace a different build already in ``out``.
         progress: tqdm bars and the summary table on stdout.
@@ -487,20 +490,30 @@ def run_jobs(out: Path, jobs: list[ShardJob], config: PriorConfig, workers: int,
                 results.append(entry)
                 bar.update(1)
     else:
-        # One process: shard k is encoded, compressed and written (Arrow / Parquet C++, GIL
-        # released) in a thread while the priors of shard k + 1 run; two shards at most are in
-        # memory. Files and manifest are the same as written one after the other.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-write") as pool:
-            pending = None
-            for item in items:
-                shard = prepare_shard(item)
-                if pending is not None:
-                    results.append(pending.result())
+        # One process: the priors of PRIOR_THREADS shards run in threads at once (numpy releases
+        # the GIL in its loops, and the priors are whole-array numpy), and each prepared shard
+        # is encoded, compressed and written (Arrow / Parquet C++, GIL released) in a thread of
+        # its own while the next ones are prepared. At most PRIOR_THREADS + 2 shards are in
+        # memory; files and manifest are the same as written one after the other.
+        with ThreadPoolExecutor(max_workers=PRIOR_THREADS, thread_name_prefix="mcpc-priors") \
+                as priors, ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpc-write") \
+                as writes:
+            preparing, writing = deque(), deque()
+
+            def hand_on_oldest() -> None:
+                writing.append(writes.submit(write_prepared, preparing.popleft().result()))
+                while len(writing) > 1:
+                    results.append(writing.popleft().result())
                     bar.update(1)
-                pending = pool.submit(write_prepared, shard)
-                del shard
-            if pending is not None:
-                results.append(pending.result())
+
+            for item in items:
+                preparing.append(priors.submit(prepare_shard, item))
+                if len(preparing) >= PRIOR_THREADS:
+                    hand_on_oldest()
+            while preparing:
+                hand_on_oldest()
+            while writing:
+                results.append(writing.popleft().result())
                 bar.update(1)
     bar.close()
     return results

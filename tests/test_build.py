@@ -253,3 +253,25 @@ def test_cli_builds_coco_and_mpii_and_prints_the_summary(coco_root, tmp_path, ca
     rc = main(["--sources", "coco", "--coco-root", str(coco_root), "--out",
                str(tmp_path / "b2")])
     assert rc == 0 and "pairs per person" in capsys.readouterr().out
+
+
+def test_a_shard_failing_in_the_prior_threads_fails_the_build_and_leaves_no_shard(
+        coco_root, tmp_path, monkeypatch):
+    import mcpc_builder.build as build_mod
+
+    original = build_mod.prepare_shard
+    seen = []
+
+    def failing(item):
+        seen.append(item[1].index)
+        if item[1].index == 2:
+            raise RuntimeError("priors broke on shard 2")
+        return original(item)
+
+    monkeypatch.setattr(build_mod, "prepare_shard", failing)
+    out = tmp_path / "failed"
+    with pytest.raises(RuntimeError, match="shard 2"):
+        build(["coco"], out, roots={"coco": coco_root}, shard_size=15, progress=False)
+    assert len(seen) >= 3  # shards 0 and 1 were prepared (and perhaps written) before it
+    assert not (out / "manifest.json").exists()
+    assert not list(out.rglob("*.parquet")) and not (out / IN_PROGRESS).exists()

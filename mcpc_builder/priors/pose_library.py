@@ -59,14 +59,18 @@ HIP_SLOTS = [list(FEATURE_JOINTS).index(J[h]) for h in ("left_hip", "right_hip")
 
 def normalised(points: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
     """(N, 24) float32 normalised 2D body pose from (N, 12, 2) feature-joint positions: about the
-    mid-hip point, divided by the RMS distance from it. ``present`` (12,) bool: use only these
-    joints (the others are 0 in the output); default all, and a person missing one is a NaN row.
+    mid-hip point, divided by the RMS distance from it. ``present`` (12,) bool, or (N, 12) one
+    row per person: use only these joints (the others are 0 in the output); default all, and a
+    person missing one is a NaN row.
     """
     x = np.asarray(points, np.float64)
     x = x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
-    if present is not None:
-        x = np.where(present[None, :, None], x, 0.0)
-    m = len(FEATURE_JOINTS) if present is None else int(present.sum())
+    if present is None:
+        m = np.float64(len(FEATURE_JOINTS))
+    else:
+        present = np.broadcast_to(present, x.shape[:2])
+        x = np.where(present[..., None], x, 0.0)
+        m = present.sum(1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rms = np.sqrt((x ** 2).sum((1, 2)) / m)
         f = x / np.where(rms > 0, rms, np.nan)[:, None, None]
@@ -240,15 +244,20 @@ def smallest(d: np.ndarray, count: int, stride: int = 8) -> np.ndarray:
         sub = d[:, ::stride]
         thr = np.partition(sub, m, axis=1)[:, m]
         mask = d <= thr[:, None]
-        enough = mask.sum(1) >= count
-        r, c = np.nonzero(mask[enough])
-        vals = d[np.flatnonzero(enough)[r], c]
-        order = np.lexsort((c, vals, r))  # by row, then value, then column
-        r, c = r[order], c[order]
-        first = np.searchsorted(r, np.arange(int(enough.sum())))
-        rank = np.arange(len(r)) - first[r]
-        keep = rank < count
-        out[enough] = c[keep].reshape(-1, count)
+        under = np.count_nonzero(mask, axis=1)
+        enough = under >= count
+        rows = np.flatnonzero(enough)
+        # The entries under the threshold, row-major (so ascending column within a row), laid
+        # out as one padded row each and sorted stably: by value, ties by column.
+        r, c = np.divmod(np.flatnonzero(mask[enough]), v)
+        under = under[enough]
+        at = np.arange(len(r)) - (np.cumsum(under) - under)[r]
+        vals = np.full((len(rows), int(under.max(initial=0))), np.inf, d.dtype)
+        cols = np.zeros(vals.shape, np.int64)
+        vals[r, at] = d[rows[r], c]
+        cols[r, at] = c
+        first = np.argsort(vals, axis=1, kind="stable")[:, :count]
+        out[enough] = np.take_along_axis(cols, first, 1)
         rows = np.flatnonzero(~enough)
     if len(rows):
         dd = d[rows]
@@ -264,9 +273,50 @@ def nearest(query: np.ndarray, index_features: np.ndarray, count: int,
     """The ``count`` nearest index rows of each query, nearest first: (Q, count) int64 rows and
     (Q, count) float32 Euclidean distances. ``index_sq``: the rows' squared norms, if known."""
     index_sq = (index_features ** 2).sum(1) if index_sq is None else index_sq
-    d = (query ** 2).sum(1)[:, None] - 2 * query @ index_features.T + index_sq[None]
+    # |q|^2 - 2 q.f + |f|^2, in place (the same roundings as written out).
+    d = query @ index_features.T
+    d *= -2
+    d += (query ** 2).sum(1)[:, None]
+    d += index_sq[None]
     near = smallest(d, count)
     return near, np.sqrt(np.maximum(np.take_along_axis(d, near, 1), 0))
+
+
+def nearest_on_joints(query: np.ndarray, present: np.ndarray, centred: np.ndarray,
+                      joint_sq: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``nearest`` for queries each normalised on its own joints (``normalised(points,
+    present)``), against library views normalised on the same joints, without recomputing the
+    views' features per subset of joints.
+
+    Both sides are normalised to an RMS of 1 over the m joints they share, so |f|^2 = m on each
+    side and |q - f_v|^2 = 2m - 2 q . f_v, with q . f_v = q . c_v / rms_v (q is 0 off its
+    joints; c_v the view's points about its mid-hip) and rms_v^2 = the mean over those joints of
+    |c_vj|^2 (``joint_sq``). Two matrix products, whatever the mix of subsets in a batch.
+
+    Arguments:
+        query: (Q, 24) float32; present: (Q, 12) bool; centred: (V, 24) float32 views' points
+        about their mid-hip; joint_sq: (V, 12) float32 each joint's squared distance from it.
+    """
+    m = present.sum(1).astype(np.float32)[:, None]                           # (Q, 1)
+    rms = present.astype(np.float32) @ joint_sq.T                           # (Q, V), in place:
+    rms /= m
+    np.sqrt(rms, out=rms)
+    np.maximum(rms, np.float32(1e-12), out=rms)
+    d = query @ centred.T
+    d /= rms
+    np.subtract(m, d, out=d)
+    d *= 2                                                                  # 2 (m - q.f)
+    near = smallest(d, count)
+    return near, np.sqrt(np.maximum(np.take_along_axis(d, near, 1), 0))
+
+
+def centred_views(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (V, 24) float32 views' feature joints about their mid-hip, and (V, 12) float32 each
+    joint's squared distance from it (``nearest_on_joints``'s library side)."""
+    x = np.asarray(points, np.float64)
+    x = x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
+    return (x.reshape(len(x), -1).astype(np.float32),
+            (x ** 2).sum(-1).astype(np.float32))
 
 
 def view_orders(index: LibraryIndex, min_gap_m: float) -> np.ndarray:
@@ -277,15 +327,19 @@ def view_orders(index: LibraryIndex, min_gap_m: float) -> np.ndarray:
 
 
 def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
-         keep_torso: np.ndarray | None = None, distance_scale: float = 1.0,
-         order: np.ndarray | None = None, chunk: int = 128
+         keep_torso: np.ndarray | None = None, distance_scale: float | np.ndarray = 1.0,
+         order: np.ndarray | None = None, chunk: int = 128, present: np.ndarray | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair labels of each query from its ``k`` nearest library views.
 
     Arguments:
         query: (Q, 24) float32 features (finite); keep_torso: (Q, 8) bool torso hypotheses
             ``lifting`` keeps for each query, or None (no filter); order: ``view_orders`` of
-            the index (computed when None; pass it when voting many times on one index).
+            the index (computed when None; pass it when voting many times on one index);
+            present: (Q, 12) bool the joints each query was normalised on (``normalised(points,
+            present)``), compared with the views on those joints (``nearest_on_joints``; needs
+            ``index.points``); None: all 12, against ``index.features``; distance_scale: a
+            float or (Q,) per query.
     Returns:
         label: (Q, P) int8 +1 (a closer) / -1 / 0; margin: (Q, P) float32 the smallest |gap|
         among the agreeing views over the library stature (0 where unlabelled); distance: (Q,)
@@ -302,12 +356,19 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
     k = min(cfg.k, len(index))
     need = math.ceil(cfg.agreement * k - 1e-9)
     order = view_orders(index, cfg.min_gap_m) if order is None else order
-    lib_f = np.ascontiguousarray(index.features, np.float32)
-    lib_sq = (lib_f ** 2).sum(1)
+    count = max(cfg.candidates, k) if keep_torso is not None else k
+    if present is None:
+        lib_f = np.ascontiguousarray(index.features, np.float32)
+        lib_sq = (lib_f ** 2).sum(1)
+    else:
+        centred, joint_sq = centred_views(index.points)
+    scale = np.broadcast_to(np.asarray(distance_scale, np.float32), (q_n,))
     for s in range(0, q_n, chunk):
         q = np.ascontiguousarray(query[s:s + chunk], np.float32)
-        cand, dist = nearest(q, lib_f, max(cfg.candidates, k) if keep_torso is not None else k,
-                             lib_sq)
+        if present is None:
+            cand, dist = nearest(q, lib_f, count, lib_sq)
+        else:
+            cand, dist = nearest_on_joints(q, present[s:s + chunk], centred, joint_sq, count)
         if keep_torso is not None:
             allowed = np.take_along_axis(keep_torso[s:s + chunk], index.torso[cand].astype(np.intp),
                                          1)
@@ -320,18 +381,19 @@ def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,
         else:
             nn = cand[:, :k]
             kth = dist[:, k - 1]
-        kth = kth * np.float32(distance_scale)
+        kth = kth * scale[s:s + chunk]
         o = order[nn]  # (q, k, P) int8
-        n_close = (o == 1).sum(1)
-        n_far = (o == -1).sum(1)
+        n_close = (o == 1).sum(1, dtype=np.int32)
+        n_far = (o == -1).sum(1, dtype=np.int32)
         lab = np.where(n_close >= need, 1, np.where(n_far >= need, -1, 0)).astype(np.int8)
         if cfg.max_distance is not None:
             lab[kth > cfg.max_distance] = 0
-        agree = (o == lab[:, None]) & (lab[:, None] != 0)
-        mag = np.abs(index.gap[nn]).astype(np.float32)
-        m = np.where(agree, mag, np.inf).min(1) / index.stature
+        # The margin only where a pair is labelled: the smallest |gap| of its agreeing views.
+        qi, pi = np.nonzero(lab)
+        agree = o[qi, :, pi] == lab[qi, pi][:, None]  # (L, k)
+        mag = np.abs(index.gap[nn[qi], pi[:, None]]).astype(np.float32)
         label[s:s + chunk] = lab
-        margin[s:s + chunk] = np.where(lab != 0, m, 0)
+        margin[s + qi, pi] = np.where(agree, mag, np.inf).min(1) / index.stature
         distance[s:s + chunk] = kth
     return label, margin, distance
 
@@ -348,8 +410,8 @@ def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
             ``config.pose_library.path`` names).
     Only pairs of two labelled joints are emitted, for persons with both hips and at least
     ``min_joints`` of the 12 feature joints labelled. A person missing some is compared with the
-    library views on the joints it has (the views' features recomputed on that subset, one
-    subset at a time); its feature distance is scaled by sqrt(12 / joints) before it is compared
+    library views on the joints it has (``nearest_on_joints``: all subsets in one pass); its
+    feature distance is scaled by sqrt(12 / joints) before it is compared
     with ``near_distance`` and ``max_distance``.
     """
     cfg = config.pose_library
@@ -360,19 +422,21 @@ def pose_library(keypoints: np.ndarray, labelled: np.ndarray, config: PriorConfi
     ok = have[:, HIP_SLOTS].all(1) & (count >= min(cfg.min_joints, len(FEATURE_JOINTS)))
     if index.points is None:
         ok &= count == len(FEATURE_JOINTS)
-    pattern = have.astype(np.int64) @ (1 << np.arange(len(FEATURE_JOINTS)))
     order = view_orders(index, cfg.min_gap_m) if ok.any() else None
     out = []
-    for pat in np.unique(pattern[ok])[::-1]:  # all 12 first
-        rows = np.flatnonzero(ok & (pattern == pat))
-        present = have[rows[0]]
-        full = bool(present.all())
-        q = normalised(pts[rows], None if full else present)
-        lib = index if full else dataclasses.replace(
-            index, features=normalised(index.points, present))
+    # People with all 12 joints against the index's features; the others each on the joints it
+    # has, all subsets in one pass (``nearest_on_joints``).
+    for rows in (np.flatnonzero(ok & (count == len(FEATURE_JOINTS))),
+                 np.flatnonzero(ok & (count < len(FEATURE_JOINTS)))):
+        if not len(rows):
+            continue
+        full = bool(count[rows[0]] == len(FEATURE_JOINTS))
+        present = None if full else have[rows]
+        q = normalised(pts[rows], present)
         kt = keep_torso[rows] if (keep_torso is not None and cfg.torso_filter) else None
-        label, margin, distance = vote(q, lib, cfg, kt,
-                                       math.sqrt(len(FEATURE_JOINTS) / present.sum()), order)
+        label, margin, distance = vote(q, index, cfg, kt,
+                                       np.sqrt(len(FEATURE_JOINTS) / count[rows]), order,
+                                       present=present)
         lab = labelled[rows]
         hit = (label != 0) & lab[:, PAIR_A] & lab[:, PAIR_B]
         n, p = np.nonzero(hit)  # person-major
