@@ -299,7 +299,8 @@ def targets(doc: dict) -> dict:
     out = {}
     for test in TESTS:
         m = {arm: np.array(doc["arms"][arm][test]["mpjpe"]) for arm in doc["arms"]}
-        for better, worse in (("wsp", "pretrain_2d"), ("pretrain_2d", "scratch")):
+        for better, worse in (("wsp", "pretrain_2d"), ("pretrain_2d", "scratch"),
+                              ("wsp_library", "pretrain_2d")):
             if better not in m or worse not in m:   # a run of some arms only (--arms)
                 continue
             gain = 1.0 - m[better].mean() / m[worse].mean()
