@@ -212,6 +212,30 @@ def test_normalised_on_a_subset_ignores_the_missing_joints():
     assert np.allclose(pl.normalised(pts, np.ones(12, bool)), pl.normalised(pts), atol=1e-6)
 
 
+def test_nearest_on_joints_equals_recomputing_the_views_on_each_persons_joints(index):
+    """Per-person subsets of joints in one batch give the neighbours (and distances) of the plain
+    search against the views' features recomputed on that person's joints."""
+    rng = np.random.default_rng(9)
+    rows = rng.choice(len(index), 40, replace=False)
+    pts = index.points[rows].astype(np.float64) + rng.normal(0, 3.0, (40, 12, 2))
+    present = np.ones((40, 12), bool)
+    for i in range(40):  # hips always kept; 0-4 other joints dropped
+        drop = rng.choice([s for s in range(12) if s not in pl.HIP_SLOTS], rng.integers(0, 5),
+                          replace=False)
+        present[i, drop] = False
+    q = pl.normalised(np.where(present[..., None], pts, np.nan), present)
+    centred, joint_sq = pl.centred_views(index.points)
+    near, dist = pl.nearest_on_joints(q, present, centred, joint_sq, 30)
+    for i in range(40):
+        views = pl.normalised(index.points, present[i])
+        ref_near, ref_dist = pl.nearest(q[i:i + 1], views, 30)
+        assert np.allclose(dist[i], ref_dist[0], atol=1e-3)
+        # The same views but where two lie within rounding of each other.
+        assert np.mean(near[i] == ref_near[0]) > 0.9
+        assert set(near[i, :25]) <= set(ref_near[0])
+    assert dist.shape == (40, 30) and (np.diff(dist, axis=1) >= -1e-4).all()
+
+
 def test_pose_library_is_off_without_a_library_and_a_config_cannot_enable_it_without_one():
     assert "pose_library" not in PriorConfig().enabled
     with pytest.raises(ValueError, match="pose_library.path"):
