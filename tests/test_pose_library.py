@@ -326,3 +326,22 @@ def test_smallest_is_an_exact_sorted_selection_with_ties_to_the_lower_column(v, 
     d[6, :count] = -5.0
     want = np.lexsort((np.tile(np.arange(v), (64, 1)), d), axis=1)[:, :count]
     assert np.array_equal(pl.smallest(d, count), want)
+
+
+def test_library_size_subsets_are_seeded_per_pose_cuts_a_library_still_loads(tmp_path):
+    from mcpc_builder.synth.pose_library import load_pose_library
+    from pipelines.bench.library_size import library_subset
+
+    full = write_library(tmp_path / "lib.npz", n=12)
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    path, poses, activities = library_subset(full, 0.5, 0, tmp_path / "a")
+    again, _, _ = library_subset(full, 0.5, 0, tmp_path / "b")
+    assert poses == 6 and 1 <= activities <= 3
+    lib, sub = load_pose_library(full), load_pose_library(path)
+    assert np.array_equal(sub.joints, load_pose_library(again).joints)   # same seed, same poses
+    rows = [int(np.flatnonzero((lib.joints == j).all((1, 2)))[0]) for j in sub.joints]
+    assert rows == sorted(rows) and len(set(rows)) == 6                   # library order, no repeat
+    assert list(sub.activity) == [lib.activity[r] for r in rows]
+    other, _, _ = library_subset(full, 0.5, 1, tmp_path / "c")
+    assert not np.array_equal(load_pose_library(other).joints, sub.joints)
