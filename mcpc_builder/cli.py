@@ -5,6 +5,7 @@
     mcpc-build render  --out scene.png                              draw one synthetic scene
     mcpc-build audit   --out DIR                                    label precision vs true depth
     mcpc-build preview --build DIR --n 8 --out DIR                  pair labels drawn on images
+    mcpc-build library --out poses.npz MOCAP_DIR ...                one pose library from mocap files
 
 Each verb's options and work live in its own module (``add_arguments`` + ``run``); this file only
 wires them. With no dataset roots every verb uses the embedded synthetic default.
@@ -23,6 +24,8 @@ VERBS = {
     "render": ("mcpc_builder.synth.render_cli", "render one synthetic scene with skeletons to PNG"),
     "audit": ("mcpc_builder.audit", "measure label precision against synthetic true depth"),
     "preview": ("mcpc_builder.preview", "draw the pair labels of a build on its images (PNG)"),
+    "library": ("mcpc_builder.pose_collection",
+                "merge motion-capture files (.bvh, .npz) into one pose library of distinct poses"),
 }
 
 
