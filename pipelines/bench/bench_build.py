@@ -12,8 +12,9 @@ plain per-person Python implementation of the same rules.
    (a) loading the JSON alone: ``json.load`` and ``msgspec.json.decode`` (garbage collector
        paused, as the reader does);
    (b) the full build (``mcpc_builder.build.build``: read, priors, Parquet shards, manifest),
-       with --workers 1 (one process; the checksum and the Parquet writing of the previous shard
-       run in threads beside it; wall time, and CPU time of all its threads) and --workers 2;
+       with --workers 1 (one process; the priors of two shards at a time, the checksum and the
+       Parquet writing run in threads; wall time, and CPU time of all its threads) and
+       --workers 2 (processes);
    (c) the baseline: ``json.load`` then the per-person Python rules of
        ``pipelines.bench.reference_priors`` on a subset of the images, extrapolated linearly to
        all images (the rules work image by image, so their cost is linear in images). The
@@ -311,7 +312,7 @@ def main(argv=None) -> int:
         ("(a) msgspec.json.decode", a["msgspec_s"], ""),
         ("(b) build, workers=1", b1["build_s"],
          f"{fig['ratio_b_over_a_json']:.2f} x json.load; CPU {b1['cpu_s']:.2f} s (one process; "
-         "checksum and Parquet writing overlap in threads)"),
+         "priors of two shards, checksum and Parquet writing in threads)"),
         ("(b) build, workers=2", b2["build_s"],
          f"{fig['speedup_workers2_vs_1']:.2f} x faster than workers=1"),
         ("(c) per-person Python", c_total,
