@@ -65,7 +65,7 @@ $(DEFAULT_INIT):
 $(OUT)/finetune-%/checkpoint.pt:
 	$(MAKE) finetune DATASET=$*
 
-ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + dense-label control + depth-order probe, synthetic world (CPU, ~35 min; POSE_LIBRARY=FILE: also WSP with the pose-library prior, ~45 min)
+ablation:  ## scratch / 2D-only / WSP pre-training x 3 seeds + dense-label control + depth-order probe, synthetic world (CPU, ~25-35 min; POSE_LIBRARY=FILE: also WSP with the pose-library prior)
 	$(PY) -m pipelines.ablation --out $(OUT)/ablation --dense-control $(if $(POSE_LIBRARY),--library-control --pose-library $(POSE_LIBRARY))
 
 bench: bench-build bench-train  ## all benchmarks

@@ -248,7 +248,7 @@ def plot_ablation(doc: dict, path: Path) -> Path:
             lo, hi = min(every), max(every)
             pad = max(hi - lo, 1.0)
             ax.set_ylim(lo - 0.6 * pad, hi + 0.6 * pad)     # zoomed: bars do not start at 0
-            ax.set_xticks(range(len(arms)), arms)
+            ax.set_xticks(range(len(arms)), arms, rotation=20 if len(arms) > 4 else 0, fontsize=9)
             ax.set_ylabel(f"{label} (mm, lower is better)", fontsize=8)
             ax.set_title(f"{test}: {len(doc['seeds'])} seeds (dots), mean (bar); axis zoomed",
                          fontsize=9)
