@@ -23,7 +23,8 @@ Output arrays: ``joints`` (N, J, 3) float32 metres (Z up, floor z = 0, pelvis ab
 hip line along +x), ``joint_names`` (the 22 body points, then the extras every input has),
 ``activity`` (N,) as each file gives it (a BVH clip: its file name), ``source`` (N,) int64 row of
 ``sources``, ``frame`` (N,) int64 the pose's index in its file (after the BVH reader's stride),
-``sources`` (F,) the files, ``sources_sha256`` (F,), ``poses_read`` () all poses read.
+``sources`` (F,) the files, ``sources_sha256`` (F,), ``poses_read`` () all poses read,
+``skipped`` (S,) "file: why" for each file ``--skip-bad`` left out.
 """
 
 from __future__ import annotations
@@ -131,18 +132,29 @@ def distinct(poses: np.ndarray, min_distance: float, block: int = 1024) -> np.nd
 
 
 def collect(inputs: list[str | Path], stature: float = 1.70, min_distance: float = 0.05,
-            progress: bool = True) -> dict[str, np.ndarray]:
-    """The merged library's arrays (``np.savez`` them; see the module docstring)."""
+            progress: bool = True, skip_bad: bool = False) -> dict[str, np.ndarray]:
+    """The merged library's arrays (``np.savez`` them; see the module docstring). With
+    ``skip_bad`` a file the reader refuses is skipped and listed (``skipped``: "file: why")
+    instead of stopping the merge."""
     from tqdm import tqdm
 
     from .synth.pose_library import library_stature
 
     files = find_inputs(inputs)
-    parts = []
+    parts, skipped = [], []
     for path in tqdm(files, desc="read", unit="file", disable=not progress):
-        lib = read_input(path)
+        try:
+            lib = read_input(path)
+        except DataError as err:
+            if not skip_bad:
+                raise
+            skipped.append(str(err))
+            continue
         joints, extras = canonical(lib.joints, lib.extras, stature / library_stature(lib.joints))
         parts.append((path, joints, extras, lib.activity))
+    if not parts:
+        raise DataError(files[0].parent if len(files) > 1 else files[0],
+                        f"none of the {len(files)} input files could be read: {skipped[0]}")
     extra_names = [e for e in parts[0][2] if all(e in p[2] for p in parts)]
     joints = np.concatenate([np.concatenate([p[1]] + [p[2][e][:, None] for e in extra_names],
                                             axis=1) for p in parts])
@@ -157,7 +169,8 @@ def collect(inputs: list[str | Path], stature: float = 1.70, min_distance: float
             "frame": frame[keep].astype(np.int64),
             "sources": np.array([str(p[0]) for p in parts]),
             "sources_sha256": np.array([file_sha256(p[0]) for p in parts]),
-            "poses_read": np.array(len(joints))}
+            "poses_read": np.array(len(joints)),
+            "skipped": np.array(skipped, dtype=str)}
 
 
 def file_sha256(path: Path) -> str:
@@ -178,6 +191,8 @@ def add_arguments(parser) -> None:
                         help="keep a pose only if its RMS joint distance (metres, pelvis-centred, "
                              "hip line along +x) from every pose kept before it is at least this "
                              "(default 0.05; 0 keeps every pose)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip (and list) files the reader refuses instead of stopping")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -187,7 +202,8 @@ def run(args) -> int:
         raise UsageError(f"--out {out}: a pose library is written as .npz")
     if not args.stature > 0 or not args.min_distance >= 0:
         raise UsageError("--stature must be > 0 and --min-distance >= 0")
-    arrays = collect(args.inputs, args.stature, args.min_distance, progress=not args.quiet)
+    arrays = collect(args.inputs, args.stature, args.min_distance, progress=not args.quiet,
+                     skip_bad=args.skip_bad)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic.save_npz(out, **arrays)
     print(f"read {len(arrays['sources'])} files, {int(arrays['poses_read'])} poses; kept "
@@ -195,4 +211,9 @@ def run(args) -> int:
           f">= {args.min_distance:g} m at stature {args.stature:g} m) of "
           f"{len(set(arrays['activity'].tolist()))} activities; wrote {out} "
           f"(use it with --pose-library or --poses)")
+    if len(arrays["skipped"]):
+        print(f"skipped {len(arrays['skipped'])} unreadable files (listed in the library's "
+              f"'skipped' array):")
+        for line in arrays["skipped"][:10]:
+            print(f"  {line}")
     return 0

@@ -114,3 +114,20 @@ def test_bvh_clips_in_centimetres_join_a_metre_library_as_one_body(tmp_path):
     thigh = np.linalg.norm(lib["joints"][:, B["left_knee"]] - lib["joints"][:, B["left_hip"]],
                            axis=1)
     assert 0.3 < thigh.min() and thigh.max() < 0.6
+
+
+def test_skip_bad_leaves_unreadable_files_out_and_lists_them(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    write_library(tmp_path / "in" / "good.npz", n=3)
+    (tmp_path / "in" / "bad.npz").write_bytes(b"not a zip")
+    out = tmp_path / "lib.npz"
+    assert cli_main(["library", "--out", str(out), "--quiet", "--skip-bad",
+                     str(tmp_path / "in")]) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 unreadable files" in said and "bad.npz" in said
+    with np.load(out) as lib:
+        assert [str(s) for s in lib["sources"]] == [str(tmp_path / "in" / "good.npz")]
+        assert len(lib["skipped"]) == 1 and "bad.npz: pose library: not a .npz" in lib["skipped"][0]
+    (tmp_path / "in" / "good.npz").unlink()
+    with pytest.raises(DataError, match="none of the 1 input files could be read"):
+        collect([tmp_path / "in"], skip_bad=True, progress=False)
