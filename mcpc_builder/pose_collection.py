@@ -30,6 +30,8 @@ hip line along +x), ``joint_names`` (the 22 body points, then the extras every i
 from __future__ import annotations
 
 import hashlib
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +76,7 @@ def read_input(path: Path):
 
     try:
         return load_pose_library(str(path))
-    except (ValueError, OSError, KeyError, EOFError) as err:
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         msg = str(err)
         prefix = f"{path}: "
         raise DataError(path, msg[len(prefix):] if msg.startswith(prefix) else msg) from None

@@ -131,3 +131,14 @@ def test_skip_bad_leaves_unreadable_files_out_and_lists_them(tmp_path, capsys):
     (tmp_path / "in" / "good.npz").unlink()
     with pytest.raises(DataError, match="none of the 1 input files could be read"):
         collect([tmp_path / "in"], skip_bad=True, progress=False)
+
+
+def test_a_corrupted_member_of_a_library_archive_is_one_data_error_naming_it(tmp_path):
+    from mcpc_builder.pose_collection import read_input
+
+    data = bytearray(write_library(tmp_path / "ok.npz", n=3).read_bytes())
+    data[200:260] = b"\x00" * 60  # inside the first member: the zip directory is intact
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"bad\.npz: .*(CRC|zip|pickle|npy|read)"):
+        read_input(bad)
