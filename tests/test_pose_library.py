@@ -257,6 +257,11 @@ def test_missing_or_bad_library_is_one_data_error_naming_the_file(tmp_path):
     np.savez(tmp_path / "few.npz", joints=np.zeros((2, 3, 3)), joint_names=np.array(["a", "b", "c"]))
     with pytest.raises(DataError, match="few.npz: pose library: missing joint names"):
         pl.load_index(PoseLibraryConfig(path=str(tmp_path / "few.npz")))
+    data = bytearray(write_library(tmp_path / "ok.npz").read_bytes())
+    data[200:260] = b"\x00" * 60  # a corrupted member; the zip directory is intact
+    (tmp_path / "crc.npz").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="crc.npz: pose library: "):
+        pl.load_index(PoseLibraryConfig(path=str(tmp_path / "crc.npz")))
 
 
 def test_build_with_a_pose_library_records_it_and_writes_its_labels(tmp_path, library, capsys):

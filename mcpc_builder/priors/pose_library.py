@@ -33,6 +33,8 @@ import dataclasses
 import functools
 import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,7 +216,7 @@ def load_index(config: PoseLibraryConfig) -> LibraryIndex:
                              config.views, config.seed, config.mirror, config.noise)
     except DataError:
         raise
-    except (ValueError, OSError, KeyError, EOFError) as err:
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         # ``load_pose_library`` names the file already ("<path>: pose library: ...").
         msg = str(err)
         prefix = f"{Path(path).resolve()}: "
