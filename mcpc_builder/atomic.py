@@ -108,3 +108,15 @@ def save_figure(fig, path: str | os.PathLike, dpi: float | None = None) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a folder being replaced; a symbolic link to one is unlinked, never followed (the
+    folder it points to may hold someone's data)."""
+    import shutil
+
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

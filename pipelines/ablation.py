@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -161,12 +160,9 @@ def pretraining_build(out: Path, n_images: int, workers: int = 1, progress: bool
     wanted = f"coco {n_images} images seed {PRETRAIN_SEED}\n"
     build_dir = out / "mcpc"
     if not (marker.exists() and marker.read_text() == wanted):
-        for stale in (root, build_dir):
-            if stale.exists():
-                shutil.rmtree(stale)
+        for stale in (root, build_dir, root.with_name(".coco-partial")):
+            atomic.remove_tree(stale)
         tmp = root.with_name(".coco-partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
         print(f"pre-training data: rendering {n_images} SYNTHETIC in-the-wild images into {root}",
               flush=True)
         write_dataset("coco", tmp, seed=PRETRAIN_SEED, n_images=n_images, progress=progress)
@@ -382,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and out.exists():
         for d in [*out.glob("pretrain-*"), *out.glob("finetune-*"), out / "mcpc",
                   out / "mcpc-dense", out / "mcpc-library"]:
-            if d.is_dir():
-                shutil.rmtree(d)
+            atomic.remove_tree(d)
     data = out / "data"
     show = not args.quiet
     train = synthetic_records(studio_config(), args.n_train, 1, data / "train", "train set", show)

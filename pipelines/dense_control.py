@@ -63,8 +63,7 @@ def relabelled_copy(build_dir: str | Path, out_dir: str | Path, note: str, relab
     the new pair total and ``"control": note``, and the copy is verified."""
     build_dir, out_dir = Path(build_dir), Path(out_dir)
     manifest = contract.verify_build(build_dir, "checksums")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    atomic.remove_tree(out_dir)
     shutil.copytree(build_dir, out_dir)
     total = 0
     for shard in manifest["shards"]:

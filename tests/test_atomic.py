@@ -81,3 +81,23 @@ def test_temp_names_map_back_to_their_target(tmp_path):
     assert list(tmp_path.glob(atomic.temp_glob(tmp_path / "part-00001.parquet"))) == [tmp]
     for other in ("part-00001.parquet", ".x.tmp", ".x.abc.tmp", "x.1.tmp"):
         assert atomic.temp_target(other) is None
+
+
+def test_remove_tree_unlinks_a_link_to_a_folder_and_never_empties_its_target(tmp_path):
+    from mcpc_builder.atomic import remove_tree
+
+    target = tmp_path / "big-disk" / "mcpc"
+    target.mkdir(parents=True)
+    (target / "keep.parquet").write_bytes(b"someone's data")
+    link = tmp_path / "out" / "mcpc"
+    link.parent.mkdir()
+    link.symlink_to(target, target_is_directory=True)
+    remove_tree(link)
+    assert not link.exists() and not link.is_symlink()
+    assert (target / "keep.parquet").read_bytes() == b"someone's data"
+    remove_tree(target)
+    assert not target.exists()
+    remove_tree(tmp_path / "nowhere")  # nothing there: nothing to do
+    (tmp_path / "file").write_text("x")
+    remove_tree(tmp_path / "file")
+    assert not (tmp_path / "file").exists()
