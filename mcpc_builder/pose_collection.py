@@ -29,14 +29,11 @@ hip line along +x), ``joint_names`` (the 22 body points, then the extras every i
 
 from __future__ import annotations
 
-import hashlib
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from . import atomic, contract
 from .errors import DataError, UsageError
 from .joints import BODY_POINTS
 
@@ -72,14 +69,12 @@ def find_inputs(inputs: list[str | Path]) -> list[Path]:
 
 def read_input(path: Path):
     """``load_pose_library(path)``, its errors as one ``DataError`` naming the file."""
-    from .synth.pose_library import load_pose_library
+    from .synth.pose_library import READ_ERRORS, as_data_error, load_pose_library
 
     try:
         return load_pose_library(str(path))
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        msg = str(err)
-        prefix = f"{path}: "
-        raise DataError(path, msg[len(prefix):] if msg.startswith(prefix) else msg) from None
+    except READ_ERRORS as err:
+        raise as_data_error(path, err) from None
 
 
 def canonical(joints: np.ndarray, extras: dict[str, np.ndarray], scale: float
@@ -170,17 +165,9 @@ def collect(inputs: list[str | Path], stature: float = 1.70, min_distance: float
             "activity": activity[keep], "source": source[keep].astype(np.int64),
             "frame": frame[keep].astype(np.int64),
             "sources": np.array([str(p[0]) for p in parts]),
-            "sources_sha256": np.array([file_sha256(p[0]) for p in parts]),
+            "sources_sha256": np.array([contract.file_sha256(p[0]) for p in parts]),
             "poses_read": np.array(len(joints)),
             "skipped": np.array(skipped, dtype=str)}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def add_arguments(parser) -> None:

@@ -33,8 +33,6 @@ import dataclasses
 import functools
 import math
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +41,7 @@ import numpy as np
 from ..errors import DataError
 from ..joints import BODY_POINTS, MCPC21
 from ..synth.annotator import SIGMAS
+from ..synth.pose_library import READ_ERRORS, as_data_error
 from .config import PoseLibraryConfig, PriorConfig
 from .pairs import Pairs
 
@@ -59,14 +58,19 @@ CLICK_SIGMA = SIGMAS[_BODY_ROWS]  # OKS sigma of each MCPC-21 joint
 HIP_SLOTS = [list(FEATURE_JOINTS).index(J[h]) for h in ("left_hip", "right_hip")]
 
 
+def about_mid_hip(points: np.ndarray) -> np.ndarray:
+    """(N, 12, 2) float64 feature-joint positions relative to the mid-hip point."""
+    x = np.asarray(points, np.float64)
+    return x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
+
+
 def normalised(points: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
     """(N, 24) float32 normalised 2D body pose from (N, 12, 2) feature-joint positions: about the
     mid-hip point, divided by the RMS distance from it. ``present`` (12,) bool, or (N, 12) one
     row per person: use only these joints (the others are 0 in the output); default all, and a
     person missing one is a NaN row.
     """
-    x = np.asarray(points, np.float64)
-    x = x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
+    x = about_mid_hip(points)
     if present is None:
         m = np.float64(len(FEATURE_JOINTS))
     else:
@@ -135,7 +139,7 @@ def mirrored(joints21: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: ``view_orders`` caches per index
 class LibraryIndex:
     """Library views, one row each.
 
@@ -216,13 +220,8 @@ def load_index(config: PoseLibraryConfig) -> LibraryIndex:
                              config.views, config.seed, config.mirror, config.noise)
     except DataError:
         raise
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        # ``load_pose_library`` names the file already ("<path>: pose library: ...").
-        msg = str(err)
-        prefix = f"{Path(path).resolve()}: "
-        msg = msg[len(prefix):] if msg.startswith(prefix) else msg
-        raise DataError(path, msg if msg.startswith("pose library") else
-                        f"pose library: {msg}") from None
+    except READ_ERRORS as err:
+        raise as_data_error(path, err) from None
 
 
 def smallest(d: np.ndarray, count: int, stride: int = 8) -> np.ndarray:
@@ -315,17 +314,20 @@ def nearest_on_joints(query: np.ndarray, present: np.ndarray, centred: np.ndarra
 def centred_views(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (V, 24) float32 views' feature joints about their mid-hip, and (V, 12) float32 each
     joint's squared distance from it (``nearest_on_joints``'s library side)."""
-    x = np.asarray(points, np.float64)
-    x = x - 0.5 * (x[:, HIP_SLOTS[0]] + x[:, HIP_SLOTS[1]])[:, None]
+    x = about_mid_hip(points)
     return (x.reshape(len(x), -1).astype(np.float32),
             (x ** 2).sum(-1).astype(np.float32))
 
 
+@functools.lru_cache(maxsize=2)
 def view_orders(index: LibraryIndex, min_gap_m: float) -> np.ndarray:
     """(V, P) int8 each view's order of each pair: +1 a closer by >= ``min_gap_m``, -1 farther,
-    0 a tie."""
+    0 a tie. Cached per index (the index of ``load_index`` is itself cached, so the shards of a
+    build share one); read-only."""
     g = np.float16(min_gap_m)
-    return np.where(index.gap <= -g, 1, np.where(index.gap >= g, -1, 0)).astype(np.int8)
+    order = np.where(index.gap <= -g, 1, np.where(index.gap >= g, -1, 0)).astype(np.int8)
+    order.flags.writeable = False
+    return order
 
 
 def vote(query: np.ndarray, index: LibraryIndex, cfg: PoseLibraryConfig,

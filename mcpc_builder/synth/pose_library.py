@@ -31,11 +31,13 @@ import functools
 import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..joints import BODY_POINTS
 
 REQUIRED_NAMED = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -75,6 +77,21 @@ def _error(path, msg: str) -> ValueError:
     return ValueError(f"{path}: pose library: {msg}")
 
 
+# What reading a pose library raises for a bad file (``load_pose_library`` names the file).
+READ_ERRORS = (ValueError, OSError, KeyError, EOFError)
+
+
+def as_data_error(path, err: BaseException) -> DataError:
+    """A ``READ_ERRORS`` error from reading the library ``path`` as one ``DataError`` naming the
+    file once (``<path>: pose library: <what>``)."""
+    msg = str(err)
+    for named in (f"{path}: ", f"{Path(path).resolve()}: "):
+        if msg.startswith(named):
+            msg = msg[len(named):]
+            break
+    return DataError(path, msg if msg.startswith("pose library") else f"pose library: {msg}")
+
+
 @functools.lru_cache(maxsize=8)
 def load_pose_library(path: str) -> PoseLibrary:
     """Read and map a pose library (cached per path: scenes draw from it thousands of times)."""
@@ -86,8 +103,11 @@ def load_pose_library(path: str) -> PoseLibrary:
     elif p.suffix.lower() == ".npz":
         if not zipfile.is_zipfile(p):
             raise _error(path, "not a .npz archive (a zip of .npy arrays)")
-        with np.load(p, allow_pickle=False) as d:
-            data = {k: d[k] for k in d.files}
+        try:
+            with np.load(p, allow_pickle=False) as d:
+                data = {k: d[k] for k in d.files}
+        except (zipfile.BadZipFile, zlib.error) as err:  # a corrupted member (CRC, deflate)
+            raise _error(path, f"damaged archive: {err}") from None
     else:
         raise _error(path, "a pose library is a .npz (joints, joint_names) or a .bvh file")
     if "joints" not in data or "joint_names" not in data:

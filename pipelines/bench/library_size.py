@@ -14,11 +14,11 @@ per source, seed 7, as ``make audit``) and the table is printed and written to
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from mcpc_builder import atomic
 from mcpc_builder.errors import UsageError, cli_entry
 
 
@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * r['merged_precision']:.1f}%, median {r['median']:g} "
                   f"({r['median_10plus']:g} with >= 10 joints), >= 8 joints without a label "
                   f"{r['people_8plus_without_label']}/{r['people_8plus']}", flush=True)
-    (out / "library_size.json").write_text(json.dumps(
-        {"library": str(library), "seed": args.seed, "images": args.images,
-         "rows": results}, indent=2))
+    atomic.write_json(out / "library_size.json", {"library": str(library), "seed": args.seed,
+                                                   "images": args.images, "rows": results},
+                      indent=2)
     print(f"wrote {out / 'library_size.json'}")
     return 0
 
