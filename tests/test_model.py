@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from wsp_model.config import ModelConfig
-from wsp_model.model import (IntegralPose3D, PoseNet25D, ResNetBackbone, build_model,
-                             build_pose_net, layout_matrix, load_model, load_torchvision_weights,
-                             normalise_image, soft_argmax)
+from wsp_model.model import (BalancedFork, IntegralPose3D, PoseNet25D, ResNetBackbone,
+                             build_model, build_pose_net, fork, layout_matrix, load_model,
+                             load_torchvision_weights, normalise_image, soft_argmax)
 
 
 @pytest.mark.parametrize("depth,expansion", [(18, 1), (34, 1), (50, 4)])
@@ -184,3 +184,46 @@ def test_separate_depth_head_keeps_the_heatmaps_free_of_the_depth_loss_and_round
     old = dict(net.model_args())
     del old["separate_depth_head"]                     # checkpoints written before the option
     assert build_model(old).depth_head is None
+
+
+def test_balanced_fork_caps_the_depth_branch_gradient_at_ratio_times_the_heatmaps():
+    x = torch.zeros(3, 4, requires_grad=True)
+    u, v = torch.randn(3, 4), 10 * torch.randn(3, 4)
+    for ratio in (0.5, 1.0, 100.0):
+        a, b = BalancedFork.apply(x, ratio)
+        x.grad = None
+        ((a * u).sum() + (b * v).sum()).backward()
+        scale = min(1.0, ratio * u.norm().item() / v.norm().item())
+        assert torch.allclose(x.grad, u + scale * v, atol=1e-5)
+    a, b = fork(x, None)
+    assert a is x and b is x                        # no ratio: no fork at all
+    with pytest.raises(ValueError, match="depth_grad_ratio"):
+        fork(x, 0.0)
+    a, b = BalancedFork.apply(x, 1.0)               # only the depth branch used: passed as it is
+    x.grad = None
+    (b * v).sum().backward()
+    assert torch.allclose(x.grad, v)
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_depth_grad_ratio_keeps_outputs_and_own_parameters_and_shrinks_the_shared_gradient(separate):
+    torch.manual_seed(0)
+    net = PoseNet25D(ResNetBackbone(18, 8), 21, 2, 8, separate_depth_head=separate)
+    image = torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8)
+    grads, outs = [], []
+    for ratio, depth_weight in ((None, 1e4), (1e9, 1e4), (0.1, 1e4), (None, 0.0)):
+        net.zero_grad()
+        torch.manual_seed(1)
+        out = net(image, depth_grad_ratio=ratio)
+        (out["heatmaps"].logsumexp((2, 3)).mean() + depth_weight * out["depth"].mean()).backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+        outs.append(out)
+    plain, loose, tight, heatmaps_only = grads
+    assert torch.allclose(outs[0]["heatmaps"], outs[2]["heatmaps"], atol=1e-6)
+    assert torch.allclose(outs[0]["depth"], outs[2]["depth"], atol=1e-6)
+    for name in plain:            # a ratio never reached: the gradients of the plain network
+        assert torch.allclose(plain[name], loose[name], atol=1e-6, rtol=1e-4), name
+    own = "depth_head.final.weight" if separate else "head.final.weight"
+    assert torch.allclose(plain[own], tight[own], atol=1e-6)    # each branch's own weights: as they are
+    stem = "backbone.conv1.weight"                              # shared: the depth part capped
+    assert (tight[stem] - heatmaps_only[stem]).norm() < 0.5 * (plain[stem] - heatmaps_only[stem]).norm()

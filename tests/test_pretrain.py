@@ -171,3 +171,30 @@ def test_depth_order_probe_scores_models_and_image_rules_on_unlabelled_pairs(bui
         assert set(res[kind]) == {"x_far", "x_near", "higher_is_closer", "lower_feet_closer"}
     # "lower feet are closer" cannot order two joints of one person: all ties
     assert res["same_person"]["lower_feet_closer"] == 0.5
+
+
+def test_depth_grad_ratio_reaches_the_model_in_training_only(build):
+    """loss.depth_grad_ratio caps the ranking loss's share of the shared weights' gradient: at a
+    tiny ratio the backbone learns (almost) what 2D-only pre-training teaches it, while the depth
+    maps' own weights still get the whole ranking gradient."""
+    from wsp_model.config import replace
+    from wsp_model.pretrain import PretrainTask
+
+    cfg = replace(PretrainConfig(), **{"data.crop_size": 32, "model.width": 4,
+                                       "model.deconv_filters": 8, "loss.ranking_weight": 5.0})
+    grads = {}
+    for name, changes in (("plain", {}), ("capped", {"loss.depth_grad_ratio": 1e-6}),
+                          ("2d", {"loss.ranking_weight": 0.0})):
+        task = PretrainTask(build, replace(cfg, **changes))
+        torch.manual_seed(0)
+        model = task.build_model()
+        ds = task.train_dataset()
+        batch = torch.utils.data.default_collate([ds[(i, i)] for i in range(len(ds))])
+        loss, _ = task.loss(model, batch)
+        loss.backward()
+        grads[name] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    stem, final = "backbone.conv1.weight", "head.final.weight"
+    far = (grads["plain"][stem] - grads["2d"][stem]).norm()
+    near = (grads["capped"][stem] - grads["2d"][stem]).norm()
+    assert far > 0 and near < 1e-3 * far
+    assert torch.allclose(grads["capped"][final], grads["plain"][final], atol=1e-7)

@@ -150,11 +150,15 @@ class LossConfig:
             pre-training, the ablation's control arm).
         within_person_weight: share of a within-person pair in the ranking loss relative to a
             cross-person pair (1: every valid pair counts alike).
+        depth_grad_ratio: cap on the depth maps' gradient at the features they share with the
+            heatmaps, as a multiple of the heatmaps' gradient there (``model.BalancedFork``;
+            0: no cap, the losses' gradients add as they are).
     """
 
     heatmap_weight: float = 1.0
     ranking_weight: float = 1.0
     within_person_weight: float = 1.0
+    depth_grad_ratio: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,46 @@ class DeconvHead(nn.Module):
         return self.final(self.deconv(x))
 
 
+class BalancedFork(torch.autograd.Function):
+    """Identity into two branches (heatmaps, depth) whose gradients meet on shared features.
+
+    Backward returns ``g_heatmaps + s * g_depth`` with ``s = min(1, ratio * |g_heatmaps| /
+    |g_depth|)`` (norms over the batch): the depth branch's gradient on the shared features is at
+    most ``ratio`` times the heatmaps'. Why: the pairwise ranking loss's gradient on the shared
+    weights is 4-20x the heatmap loss's (measured on the ablation's pre-training, README), and
+    AdamW's per-weight step is normalised by the sum of both, so the heatmaps on shared weights
+    moved 4-20x slower than in 2D-only pre-training. A cap at the last shared representation (as
+    MGDA-UB's bound on shared-representation gradients, Sener & Koltun 2018) costs no second
+    backward pass. The branches' own parameters are untouched.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, ratio: float):
+        ctx.ratio = float(ratio)
+        ctx.set_materialize_grads(False)    # an unused branch's gradient stays None, not zeros
+        return x.view_as(x), x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g_main: torch.Tensor | None, g_depth: torch.Tensor | None):
+        if g_depth is None:
+            return g_main, None
+        if g_main is None:  # no heatmap gradient: the depth branch alone (nothing to balance)
+            return g_depth, None
+        n_main, n_depth = g_main.float().norm(), g_depth.float().norm()
+        scale = torch.clamp(ctx.ratio * n_main / n_depth.clamp_min(1e-30), max=1.0)
+        return g_main + scale.to(g_depth.dtype) * g_depth, None
+
+
+def fork(x: torch.Tensor, ratio: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(for the heatmaps, for the depth maps): ``x`` twice, gradients balanced by
+    ``BalancedFork`` when ``ratio`` is given, untouched when it is None."""
+    if ratio is None:
+        return x, x
+    if not ratio > 0:
+        raise ValueError(f"depth_grad_ratio must be > 0, got {ratio}")
+    return BalancedFork.apply(x, ratio)
+
+
 class PoseNet25D(nn.Module):
     """Backbone + deconvolution head: per joint a heatmap and a depth map (see module docstring).
 
@@ -247,14 +287,27 @@ class PoseNet25D(nn.Module):
             self.depth_head = None
         self.stride = 2 ** (5 - deconv_layers)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor,
+                depth_grad_ratio: float | None = None) -> dict[str, torch.Tensor]:
+        """``depth_grad_ratio`` (pre-training): cap the depth maps' gradient on the features the
+        heatmaps share with them at this multiple of the heatmaps' gradient there
+        (``BalancedFork``); None leaves the gradients as they are."""
         features = self.backbone(normalise_image(image))
         k = self.num_joints
-        maps = self.head(features)
         if self.depth_head is not None:
-            heatmaps, depth_maps = maps, self.depth_head(features)
-        else:
+            for_heatmaps, for_depth = fork(features, depth_grad_ratio)
+            heatmaps, depth_maps = self.head(for_heatmaps), self.depth_head(for_depth)
+        elif depth_grad_ratio is None:
+            maps = self.head(features)
             heatmaps, depth_maps = maps[:, :k], maps[:, k:]
+        else:
+            # the fork sits on the last features both kinds of map share: the deconvolutions'
+            # output; the final 1x1 conv's heatmap and depth rows are separate parameters
+            shared = self.head.deconv(features)
+            for_heatmaps, for_depth = fork(shared, depth_grad_ratio)
+            final = self.head.final
+            heatmaps = nn.functional.conv2d(for_heatmaps, final.weight[:k], final.bias[:k])
+            depth_maps = nn.functional.conv2d(for_depth, final.weight[k:], final.bias[k:])
         depth = depth_maps[:, :k]
         if self.shared_depth:
             depth = depth + depth_maps[:, k:]

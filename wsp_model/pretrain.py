@@ -21,6 +21,7 @@ from . import engine
 from .config import PretrainConfig, to_dict
 from .losses import heatmap_kl, pair_order_correct, ranking_loss, sample_joint_depth
 from mcpc_builder import contract
+from mcpc_builder.errors import ConfigError
 
 from .mcpc_data import McpcDataset, McpcTables, read_build
 from .model import build_pose_net, pose_net_args
@@ -55,6 +56,9 @@ class PretrainTask:
     def __init__(self, build_dir: str | Path, cfg: PretrainConfig, tables: McpcTables | None = None):
         self.build_dir, self.cfg = Path(build_dir), cfg
         self._tables = tables
+        if not cfg.loss.depth_grad_ratio >= 0:
+            raise ConfigError("config", f"must be >= 0 (0: no cap), got {cfg.loss.depth_grad_ratio}",
+                              "loss.depth_grad_ratio")
 
     @property
     def tables(self) -> McpcTables:
@@ -74,15 +78,16 @@ class PretrainTask:
                          max_persons=self.cfg.data.max_val_persons)
         return ds if len(ds) else None
 
-    def forward(self, model, batch) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        out = model(batch["image"])
+    def forward(self, model, batch, train: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        ratio = self.cfg.loss.depth_grad_ratio
+        out = model(batch["image"], depth_grad_ratio=ratio) if train and ratio > 0 else model(batch["image"])
         size = (self.cfg.data.crop_size, self.cfg.data.crop_size)
         z_a = sample_joint_depth(out["depth"], batch["point_a"], batch["joint_a"], size)
         z_b = sample_joint_depth(out["depth"], batch["point_b"], batch["joint_b"], size)
         return out, z_a, z_b
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out, z_a, z_b = self.forward(model, batch)
+        out, z_a, z_b = self.forward(model, batch, train=True)
         hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
         w = self.cfg.loss
         rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"],
