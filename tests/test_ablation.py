@@ -197,3 +197,22 @@ def test_library_arm_builds_the_same_images_with_the_pose_library_prior(tmp_path
     assert info["with_library"]["labels"] > info["plain"]["labels"]
     assert info["with_library"]["people"] == info["plain"]["people"] > 0
     assert 0.0 <= info["with_library"]["precision"] <= 1.0
+
+
+@pytest.mark.slow
+def test_gradient_share_takes_both_losses_gradients_apart_per_group(run):
+    from pipelines.bench import gradient_share
+
+    assert gradient_share.main(["--ablation", str(run), "--seed", "0", "--batches", "1"]) == 0
+    doc = json.loads((run / "gradient_share.json").read_text())
+    results = doc["results"]
+    assert set(results) == {"untrained", "pretrain_2d", "wsp", "wsp_dense"}
+    for res in results.values():
+        assert set(res["groups"]) == set(gradient_share.GROUPS)
+        for g in res["groups"].values():
+            assert g["heatmap"] > 0 and g["ranking"] > 0 and -1 <= g["cosine"] <= 1
+        assert res["ranking_to_heatmap_at_fork"] > 0
+    # the final 1x1 conv's heatmap and depth rows are separate weights: orthogonal gradients
+    assert abs(results["wsp"]["groups"]["head.final"]["cosine"]) < 1e-6
+    with pytest.raises(Exception, match="no pretrain-"):
+        gradient_share.main.__wrapped_main__(["--ablation", str(run), "--seed", "7"])

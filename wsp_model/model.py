@@ -219,11 +219,12 @@ class BalancedFork(torch.autograd.Function):
     Backward returns ``g_heatmaps + s * g_depth`` with ``s = min(1, ratio * |g_heatmaps| /
     |g_depth|)`` (norms over the batch): the depth branch's gradient on the shared features is at
     most ``ratio`` times the heatmaps'. Why: the pairwise ranking loss's gradient on the shared
-    weights is 4-20x the heatmap loss's (measured on the ablation's pre-training, README), and
-    AdamW's per-weight step is normalised by the sum of both, so the heatmaps on shared weights
-    moved 4-20x slower than in 2D-only pre-training. A cap at the last shared representation (as
-    MGDA-UB's bound on shared-representation gradients, Sener & Koltun 2018) costs no second
-    backward pass. The branches' own parameters are untouched.
+    weights is 4-16x the heatmap loss's once trained, 12-14x at initialisation
+    (``pipelines.bench.gradient_share``, README), and AdamW divides each weight's step by the
+    running size of the summed gradient, so the heatmaps on shared weights moved that much slower
+    than in 2D-only pre-training. The balance is taken at the shared representation (as MGDA-UB
+    takes its gradients there, Sener & Koltun 2018), so it costs no second backward pass. The
+    branches' own parameters are untouched.
     """
 
     @staticmethod
