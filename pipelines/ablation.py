@@ -39,14 +39,16 @@ Writes ``OUT/ablation.json`` (schema of issue 11 plus extra keys), ``OUT/results
 
     python -m pipelines.ablation --out out/ablation [--seeds 0 1 2] [--pretrain-steps N] [--steps N]
 
-Every run directory is resumable (a killed ablation continues where it stopped); ``--fresh``
-starts over. Sized for <= 45 minutes on 2 idle CPU cores (3 seeds with the control).
+Every run directory is resumable (a killed ablation continues where it stopped; the control and
+library builds are kept when made from the same build and library, ``OUT/mcpc-*.inputs.json``);
+``--fresh`` starts over. Sized for <= 45 minutes on 2 idle CPU cores (3 seeds with the control).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -56,7 +58,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mcpc_builder import atomic, joints
+from mcpc_builder import atomic, contract, joints
 from mcpc_builder.errors import UsageError, cli_entry
 
 BODY22 = joints.JointLayout(name="body22", joint_names=joints.BODY_POINTS,
@@ -171,6 +173,29 @@ def pretraining_build(out: Path, n_images: int, workers: int = 1, progress: bool
     if not (build_dir / "manifest.json").exists():
         build(["coco"], build_dir, roots={"coco": root}, workers=workers, progress=progress)
     return build_dir
+
+
+def inputs_record(build_dir: Path) -> Path:
+    """Where a derived build (``mcpc-library``, ``mcpc-dense``) records what it was made from."""
+    return build_dir.with_name(build_dir.name + ".inputs.json")
+
+
+def same_inputs(build_dir: Path, inputs: dict) -> bool:
+    """True when ``build_dir`` is complete and was made from ``inputs``: a resumed ablation keeps
+    it (making it again would give a new manifest, and its arms' runs would refuse to resume);
+    otherwise its record is removed before it is made again."""
+    record = inputs_record(build_dir)
+    try:
+        if (build_dir / "manifest.json").is_file() and json.loads(record.read_text()) == inputs:
+            return True
+    except (OSError, ValueError):
+        pass
+    record.unlink(missing_ok=True)
+    return False
+
+
+def record_inputs(build_dir: Path, inputs: dict) -> None:
+    atomic.write_json(inputs_record(build_dir), inputs)
 
 
 def git_commit() -> dict:
@@ -417,9 +442,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.library_control and "wsp_library" in arm_names:
         from pipelines.library_control import add_library_labels
 
+        from pipelines.library_control import default_library
+
+        library_file = Path(args.pose_library) if args.pose_library else default_library()
+        inputs = {"source_manifest_sha256": contract.file_sha256(build_dir / "manifest.json"),
+                  "pose_library_sha256": contract.file_sha256(library_file)
+                  if library_file.is_file() else None}
+        reuse = same_inputs(out / "mcpc-library", inputs)
         library_dir, library_info = add_library_labels(
             build_dir, out / "mcpc-library", splits, truth, library=args.pose_library,
-            workers=max(args.workers, 1), progress=show)
+            workers=max(args.workers, 1), progress=show, reuse=reuse)
+        record_inputs(library_dir, inputs)
         plain, lib = library_info["plain"], library_info["with_library"]
         print(f"library arm: {library_dir} = {build_dir}'s SYNTHETIC images built with the "
               f"pose-library prior ({library_info['library']['path']}): same-person labels of "
@@ -429,7 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dense_control and "wsp_dense" in arm_names:
         from pipelines.dense_control import densify
 
-        dense_dir = densify(build_dir, out / "mcpc-dense", truth, splits)
+        dense_dir = out / "mcpc-dense"
+        inputs = {"source_manifest_sha256": contract.file_sha256(build_dir / "manifest.json"),
+                  "splits": list(splits)}
+        if not same_inputs(dense_dir, inputs):
+            densify(build_dir, dense_dir, truth, splits)
+            record_inputs(dense_dir, inputs)
         print(f"control: {dense_dir} = {build_dir} with dense ground-truth same-person labels "
               f"for the {', '.join(splits)} people", flush=True)
 

@@ -57,11 +57,12 @@ def same_person_scores(build_dir: Path, splits, truth: dict[int, np.ndarray],
 def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
                        truth: dict[int, np.ndarray] | None = None,
                        library: str | Path | None = None, workers: int = 1,
-                       progress: bool = False) -> tuple[Path, dict]:
+                       progress: bool = False, reuse: bool = False) -> tuple[Path, dict]:
     """Build ``build_dir``'s sources again into ``out_dir`` (replaced) with its prior config plus
     the pose-library prior reading ``library`` (default: the mocap dev set); return the folder
     and the same-person labels of the ``splits`` people in both builds (scored against ``truth``
-    where given)."""
+    where given). ``reuse``: keep an ``out_dir`` the caller knows was built from the same inputs
+    (a resumed ablation; a rebuild would change its manifest and so stop its runs resuming)."""
     from mcpc_builder.build import build
     from mcpc_builder.priors.config import PriorConfig
     from wsp_model.mcpc_data import source_roots
@@ -74,8 +75,9 @@ def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
     limits = manifest.get("limits", {})
     extra = {"max_persons_per_image": limits["max_persons_per_image"]} \
         if "max_persons_per_image" in limits else {}
-    build(list(roots), out_dir, roots=roots, config=config, overwrite=True, progress=progress,
-          workers=workers, check_images=limits.get("check_images", True), **extra)
+    if not (reuse and (out_dir / "manifest.json").is_file()):
+        build(list(roots), out_dir, roots=roots, config=config, overwrite=True, progress=progress,
+              workers=workers, check_images=limits.get("check_images", True), **extra)
     info = {"library": read_manifest(out_dir)["pose_library"]}
     if truth:
         info["plain"] = same_person_scores(build_dir, splits, truth)

@@ -33,13 +33,17 @@ def run(tmp_path_factory):
     build = write_tiny_build(base / "mcpc", ground_truth=True)
     (base / "pre.yaml").write_text(TINY_PRETRAIN)
     (base / "ft.yaml").write_text(TINY_FINETUNE)
+    (base / "build.txt").write_text(str(build))
     out = base / "out"
-    rc = ablation.main(["--out", str(out), "--mcpc", str(build), "--seeds", "0", "1",
-                        "--pretrain-config", str(base / "pre.yaml"), "--config",
-                        str(base / "ft.yaml"), "--n-train", "4", "--n-test", "2",
-                        "--workers", "0", "--quiet", "--dense-control"])
-    assert rc == 0
+    assert ablation.main(run_args(base)) == 0
     return out
+
+
+def run_args(base):
+    build = (base / "build.txt").read_text()
+    return ["--out", str(base / "out"), "--mcpc", build, "--seeds", "0", "1",
+            "--pretrain-config", str(base / "pre.yaml"), "--config", str(base / "ft.yaml"),
+            "--n-train", "4", "--n-test", "2", "--workers", "0", "--quiet", "--dense-control"]
 
 
 @pytest.mark.slow
@@ -216,3 +220,22 @@ def test_gradient_share_takes_both_losses_gradients_apart_per_group(run):
     assert abs(results["wsp"]["groups"]["head.final"]["cosine"]) < 1e-6
     with pytest.raises(Exception, match="no pretrain-"):
         gradient_share.main.__wrapped_main__(["--ablation", str(run), "--seed", "7"])
+
+
+@pytest.mark.slow
+def test_a_second_invocation_resumes_every_arm_including_the_control(run):
+    """The control's build is kept when it was made from the same build (made again, its new
+    manifest would stop the control's runs from resuming)."""
+    dense_manifest = run / "mcpc-dense" / "manifest.json"
+    made = dense_manifest.stat().st_mtime_ns
+    ckpt = run / "pretrain-wsp_dense-seed0" / "checkpoint.pt"
+    before = ckpt.stat().st_mtime_ns
+    assert ablation.main(run_args(run.parent)) == 0
+    assert dense_manifest.stat().st_mtime_ns == made        # kept, not made again
+    assert ckpt.stat().st_mtime_ns == before            # resumed at its last step, not retrained
+    record = ablation.inputs_record(run / "mcpc-dense")
+    doc = json.loads(record.read_text())
+    assert ablation.same_inputs(run / "mcpc-dense", doc)
+    assert not ablation.same_inputs(run / "mcpc-dense", {**doc, "splits": ["other"]})
+    assert not record.exists()      # other inputs: the record goes before the build is made again
+    ablation.record_inputs(run / "mcpc-dense", doc)
