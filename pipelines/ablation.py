@@ -439,13 +439,13 @@ def main(argv: list[str] | None = None) -> int:
 
     splits = load_config(PretrainConfig, args.pretrain_config).data.train_splits
     library_dir, library_info = None, None
+    # what the derived builds (library arm, control) are made from: kept while it is the same
+    source_sha = contract.file_sha256(build_dir / "manifest.json")
     if args.library_control and "wsp_library" in arm_names:
-        from pipelines.library_control import add_library_labels
-
-        from pipelines.library_control import default_library
+        from pipelines.library_control import add_library_labels, default_library
 
         library_file = Path(args.pose_library) if args.pose_library else default_library()
-        inputs = {"source_manifest_sha256": contract.file_sha256(build_dir / "manifest.json"),
+        inputs = {"source_manifest_sha256": source_sha,
                   "pose_library_sha256": contract.file_sha256(library_file)
                   if library_file.is_file() else None}
         reuse = same_inputs(out / "mcpc-library", inputs)
@@ -463,8 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.dense_control import densify
 
         dense_dir = out / "mcpc-dense"
-        inputs = {"source_manifest_sha256": contract.file_sha256(build_dir / "manifest.json"),
-                  "splits": list(splits)}
+        inputs = {"source_manifest_sha256": source_sha, "splits": list(splits)}
         if not same_inputs(dense_dir, inputs):
             densify(build_dir, dense_dir, truth, splits)
             record_inputs(dense_dir, inputs)

@@ -75,7 +75,7 @@ def add_library_labels(build_dir: str | Path, out_dir: str | Path, splits,
     limits = manifest.get("limits", {})
     extra = {"max_persons_per_image": limits["max_persons_per_image"]} \
         if "max_persons_per_image" in limits else {}
-    if not (reuse and (out_dir / "manifest.json").is_file()):
+    if not reuse:
         build(list(roots), out_dir, roots=roots, config=config, overwrite=True, progress=progress,
               workers=workers, check_images=limits.get("check_images", True), **extra)
     info = {"library": read_manifest(out_dir)["pose_library"]}

@@ -80,18 +80,24 @@ class PretrainTask:
 
     def forward(self, model, batch, train: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
         ratio = self.cfg.loss.depth_grad_ratio
-        out = model(batch["image"], depth_grad_ratio=ratio) if train and ratio > 0 else model(batch["image"])
+        # the cap acts on gradients only: validation and diagnostics call the plain network
+        out = model(batch["image"], depth_grad_ratio=ratio if train and ratio > 0 else None)
         size = (self.cfg.data.crop_size, self.cfg.data.crop_size)
         z_a = sample_joint_depth(out["depth"], batch["point_a"], batch["joint_a"], size)
         z_b = sample_joint_depth(out["depth"], batch["point_b"], batch["joint_b"], size)
         return out, z_a, z_b
 
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out, z_a, z_b = self.forward(model, batch, train=True)
+    def loss_terms(self, model, batch, train: bool = False) -> tuple:
+        """(out, z_a, z_b, heatmap loss, ranking loss), both losses unweighted."""
+        out, z_a, z_b = self.forward(model, batch, train=train)
         hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
-        w = self.cfg.loss
         rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"], batch["pair_mask"],
-                          batch["pair_cross"], w.within_person_weight)
+                          batch["pair_cross"], self.cfg.loss.within_person_weight)
+        return out, z_a, z_b, hm, rk
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out, z_a, z_b, hm, rk = self.loss_terms(model, batch, train=True)
+        w = self.cfg.loss
         ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
         correct = (pair_order_correct(z_a, z_b, batch["pair_label"]) & ordered).sum()
         metrics = {
@@ -107,7 +113,7 @@ class PretrainTask:
         acc = torch.zeros(10, dtype=torch.float64)
         nb = 0
         for batch in batches:
-            out, z_a, z_b = self.forward(model, batch)
+            out, z_a, z_b, hm, rk = self.loss_terms(model, batch)
             ordered = batch["pair_mask"] & (batch["pair_label"] != 0)
             right = pair_order_correct(z_a, z_b, batch["pair_label"])
             cross = ordered & batch["pair_cross"]
@@ -115,10 +121,6 @@ class PretrainTask:
             pred = heatmap_argmax(out["heatmaps"], stride)
             pck_ok, pck_n = pck_counts(pred, batch["keypoints"], batch["joint_weight"],
                                        batch["person_size"])
-            hm = heatmap_kl(out["heatmaps"], batch["heatmaps"], batch["joint_weight"])
-            rk = ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
-                              batch["pair_mask"], batch["pair_cross"],
-                              self.cfg.loss.within_person_weight)
             acc += torch.stack([(right & ordered).sum().float(), ordered.sum().float(),
                                 (right & cross).sum().float(), cross.sum().float(),
                                 pck_ok.float(), pck_n.float(), hm.float(), rk.float(),

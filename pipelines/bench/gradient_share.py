@@ -26,8 +26,7 @@ from torch.utils.data import default_collate
 from mcpc_builder import atomic
 from mcpc_builder.errors import UsageError, check_number, cli_entry
 from wsp_model.config import PretrainConfig, load_config
-from wsp_model.losses import heatmap_kl, ranking_loss, sample_joint_depth
-from wsp_model.model import build_pose_net, normalise_image
+from wsp_model.model import build_pose_net
 from wsp_model.pretrain import PretrainTask
 
 GROUPS = ("backbone.stem", "backbone.layer1", "backbone.layer2", "backbone.layer3",
@@ -50,31 +49,28 @@ def gradient_share(model: torch.nn.Module, task: PretrainTask, batches: list[dic
     params = [p for _, p in model.named_parameters()]
     sums = {g: torch.zeros(3, dtype=torch.float64) for g in GROUPS}
     fork_ratio = 0.0
-    for batch in batches:
-        shared = model.head.deconv(model.backbone(normalise_image(batch["image"])))
-        shared.retain_grad()
-        k = model.num_joints
-        maps = model.head.final(shared)
-        size = (task.cfg.data.crop_size,) * 2
-        depth = maps[:, k:2 * k]
-        z_a = sample_joint_depth(depth, batch["point_a"], batch["joint_a"], size)
-        z_b = sample_joint_depth(depth, batch["point_b"], batch["joint_b"], size)
-        hm = w.heatmap_weight * heatmap_kl(maps[:, :k], batch["heatmaps"], batch["joint_weight"])
-        rk = w.ranking_weight * ranking_loss(z_a, z_b, batch["pair_label"], batch["pair_confidence"],
-                                             batch["pair_mask"], batch["pair_cross"],
-                                             w.within_person_weight)
-        g_hm = torch.autograd.grad(hm, params + [shared], retain_graph=True, allow_unused=True)
-        g_rk = torch.autograd.grad(rk, params + [shared], allow_unused=True)
-        zero = [torch.zeros_like(p) for p in params + [shared]]
-        g_hm = [g if g is not None else z for g, z in zip(g_hm, zero)]
-        g_rk = [g if g is not None else z for g, z in zip(g_rk, zero)]
-        for group in GROUPS:
-            idx = [i for i, n in enumerate(names) if group_of(n) == group]
-            a = torch.cat([g_hm[i].flatten() for i in idx]).double()
-            r = torch.cat([g_rk[i].flatten() for i in idx]).double()
-            cos = (a @ r / (a.norm() * r.norm())).item() if a.norm() > 0 and r.norm() > 0 else 0.0
-            sums[group] += torch.tensor([a.norm().item(), r.norm().item(), cos], dtype=torch.float64)
-        fork_ratio += (g_rk[-1].norm() / g_hm[-1].norm().clamp_min(1e-30)).item()
+    members = {g: [i for i, n in enumerate(names) if group_of(n) == g] for g in GROUPS}
+    captured = []   # the deconvolutions' output: the features both kinds of map share
+    hook = model.head.deconv.register_forward_hook(lambda _m, _i, output: captured.append(output))
+    try:
+        for batch in batches:
+            captured.clear()
+            _, _, _, hm, rk = task.loss_terms(model, batch)     # no cap: the raw gradients
+            hm, rk = w.heatmap_weight * hm, w.ranking_weight * rk
+            shared = captured[0]
+            g_hm = torch.autograd.grad(hm, params + [shared], retain_graph=True, allow_unused=True)
+            g_rk = torch.autograd.grad(rk, params + [shared], allow_unused=True)
+            zero = [torch.zeros_like(p) for p in params + [shared]]
+            g_hm = [g if g is not None else z for g, z in zip(g_hm, zero)]
+            g_rk = [g if g is not None else z for g, z in zip(g_rk, zero)]
+            for group, idx in members.items():
+                a = torch.cat([g_hm[i].flatten() for i in idx]).double()
+                r = torch.cat([g_rk[i].flatten() for i in idx]).double()
+                cos = (a @ r / (a.norm() * r.norm())).item() if a.norm() > 0 and r.norm() > 0 else 0.0
+                sums[group] += torch.tensor([a.norm().item(), r.norm().item(), cos], dtype=torch.float64)
+            fork_ratio += (g_rk[-1].norm() / g_hm[-1].norm().clamp_min(1e-30)).item()
+    finally:
+        hook.remove()
     n = len(batches)
     return {"groups": {g: {"heatmap": v[0].item() / n, "ranking": v[1].item() / n,
                            "cosine": v[2].item() / n} for g, v in sums.items()},
