@@ -555,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     depth_order = {kind: {n: float(np.mean([p[kind][n] for p in probes])) for n in names}
                    for kind in ("same_person", "cross_person")}
     doc = {
+        "data": "SYNTHETIC: every world of this ablation is synthetic (pre-training, fine-tuning, tests)",
         "seeds": list(args.seeds),
         "arms": arms,
         "depth_order": depth_order,

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     print("ranking-to-heatmap gradient norm (cosine), per parameter group; SYNTHETIC data")
     print(table(results))
     atomic.write_json(args.ablation / "gradient_share.json",
-                      {"seed": args.seed, "batches": args.batches,
+                      {"data": "SYNTHETIC: the ablation's own synthetic builds",
+                       "seed": args.seed, "batches": args.batches,
                        "ranking_weight": cfg.loss.ranking_weight, "results": results}, indent=1)
     return 0
 
